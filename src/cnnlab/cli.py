@@ -1,0 +1,69 @@
+"""The ``cnnlab`` command. Each subcommand is a module in :mod:`cnnlab.commands` defining
+``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; they are discovered,
+so adding a command never edits this file.
+
+Exit codes: 0 success, 2 bad input or config (a message, no traceback), 1 other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import sys
+
+from cnnlab import __version__
+from cnnlab.errors import CnnlabError
+
+EXAMPLES = """examples:
+  cnnlab train                                   LeNet-5 on MNIST (the main job)
+  cnnlab train recipe.yaml optim.lr=0.05 train.epochs=5
+  cnnlab train --print-config                    show the fully resolved config
+  cnnlab train --resume runs/lenet5-mnist-20261123-101500
+  cnnlab evaluate runs/lenet5-mnist-20261123-101500 --json
+  cnnlab predict runs/lenet5-mnist-20261123-101500 digit.png
+"""
+
+
+def command_modules():
+    import cnnlab.commands as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            yield importlib.import_module(f"cnnlab.commands.{info.name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnnlab", description="Build, train, babysit and judge convolutional networks.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in command_modules():
+        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.__doc__,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(cmd)
+        cmd.set_defaults(handler=module.run)
+    return parser
+
+
+def emit_json(data) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except CnnlabError as exc:
+        print(f"cnnlab {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"cnnlab {args.command}: interrupted", file=sys.stderr)
+        return 130

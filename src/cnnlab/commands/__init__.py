@@ -1,0 +1,1 @@
+"""Subcommands of the ``cnnlab`` CLI, one module each (discovered by :mod:`cnnlab.cli`)."""

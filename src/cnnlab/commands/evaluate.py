@@ -1,0 +1,53 @@
+"""Evaluate a trained run on its test split: test error, per-class accuracy, confusion matrix."""
+
+from __future__ import annotations
+
+from cnnlab.cli import emit_json
+
+NAME = "evaluate"
+HELP = "test error, per-class accuracy and confusion matrix of a run"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def evaluate_run(run_dir: str, checkpoint: str = "best", device: str = "auto") -> dict:
+    from cnnlab.data import load_data
+    from cnnlab.train.evaluation import evaluate_split
+    from cnnlab.train.inference import load_trained
+
+    trained = load_trained(run_dir, checkpoint, device)
+    splits = load_data(trained.cfg.data, trained.cfg.seed)
+    test = evaluate_split(trained.model, splits.test.to(trained.device), trained.preprocess,
+                          trained.cfg.train.eval_batch_size)
+    n = len(trained.classes)
+    return {
+        "run_dir": str(run_dir), "checkpoint": checkpoint, "epoch": trained.checkpoint_epoch,
+        "test_examples": len(test.labels), "test_loss": test.loss,
+        "test_accuracy": test.accuracy, "test_error": test.error,
+        "classes": trained.classes,
+        "per_class_accuracy": dict(zip(trained.classes, test.per_class_accuracy(n))),
+        "confusion_matrix": test.confusion_matrix(n).tolist(),
+    }
+
+
+def run(args) -> int:
+    result = evaluate_run(args.run_dir, args.checkpoint, args.device)
+    if args.json:
+        emit_json(result)
+        return 0
+    print(f"{result['run_dir']} ({result['checkpoint']} checkpoint, epoch {result['epoch']})")
+    print(f"test error {100 * result['test_error']:.2f}%  accuracy {100 * result['test_accuracy']:.2f}%  "
+          f"loss {result['test_loss']:.4f}  on {result['test_examples']} images")
+    width = max(len(c) for c in result["classes"])
+    print("per-class accuracy:")
+    for name, acc in result["per_class_accuracy"].items():
+        print(f"  {name:>{width}}  {100 * acc:6.2f}%")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    for name, row in zip(result["classes"], result["confusion_matrix"]):
+        print(f"  {name:>{width}} " + " ".join(f"{v:5d}" for v in row))
+    return 0

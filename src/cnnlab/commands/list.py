@@ -1,0 +1,36 @@
+"""List what a config can name: models, optimizers, schedules, dataset sources, recipes."""
+
+from __future__ import annotations
+
+from cnnlab.cli import emit_json
+
+NAME = "list"
+HELP = "list registered models, optimizers, schedules, sources, recipes"
+
+
+def registries() -> dict:
+    from cnnlab.config import list_recipes
+    from cnnlab.data import SOURCES
+    from cnnlab.models import MODELS
+    from cnnlab.optim import OPTIMIZERS, SCHEDULES
+
+    return {"models": MODELS.names(), "optimizers": OPTIMIZERS.names(),
+            "schedules": SCHEDULES.names(), "sources": SOURCES.names(), "recipes": list_recipes()}
+
+
+def add_arguments(p) -> None:
+    p.add_argument("what", nargs="?", choices=["models", "optimizers", "schedules", "sources", "recipes"],
+                   help="one kind (default: all)")
+    p.add_argument("--json", action="store_true")
+
+
+def run(args) -> int:
+    found = registries()
+    if args.what:
+        found = {args.what: found[args.what]}
+    if args.json:
+        emit_json(found)
+    else:
+        for kind, names in found.items():
+            print(f"{kind}: {', '.join(names) if names else '(none)'}")
+    return 0

@@ -1,0 +1,65 @@
+"""Train a network. With no arguments: LeNet-5 on MNIST (seeds/000 s.1).
+
+CONFIG is a YAML file or a bundled recipe name; KEY=VALUE pairs override it with dotted keys
+(optim.lr=0.05 train.epochs=5 model=convnet). A run directory runs/<name>-<time>/ receives the
+resolved config, metrics.csv, train.log and checkpoints; --resume continues one exactly.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from cnnlab.cli import emit_json
+from cnnlab.config import load_config
+from cnnlab.errors import ConfigError
+
+NAME = "train"
+HELP = "train a network (default: LeNet-5 on MNIST)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("config", nargs="*", metavar="CONFIG|KEY=VALUE",
+                   help="a YAML config or recipe name, then dotted overrides")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N (overrides the config's device)")
+    p.add_argument("--json", action="store_true", help="print the final result as JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def split_args(items: list[str]) -> tuple[str | None, list[str]]:
+    source = None
+    overrides = []
+    for i, item in enumerate(items):
+        if "=" in item:
+            overrides.append(item)
+        elif i == 0:
+            source = item
+        else:
+            raise ConfigError(f"'{item}': only the first argument may be a config file; "
+                              "the rest must be KEY=VALUE overrides")
+    return source, overrides
+
+
+def run(args) -> int:
+    from cnnlab.train import resume_run, start_run
+
+    source, overrides = split_args(args.config)
+    if args.device:
+        overrides.append(f"device={args.device}")
+    echo = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    options = dict(show_progress=not args.quiet, echo=echo)
+    if args.resume:
+        if source:
+            raise ConfigError("--resume takes the run's own config; give only KEY=VALUE overrides")
+        trainer = resume_run(args.resume, overrides, **options)
+    else:
+        cfg = load_config(source, overrides)
+        if args.print_config:
+            print(cfg.to_yaml(), end="")
+            return 0
+        trainer = start_run(cfg, **options)
+    result = trainer.fit()
+    if args.json:
+        emit_json(result.to_dict())
+    return 0

@@ -1,0 +1,11 @@
+"""Base class for config sections: unknown keys are errors, assignments are validated."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Section(BaseModel):
+    """A config section. ``extra="forbid"`` turns a typo into an error instead of a no-op."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())

@@ -1,0 +1,76 @@
+"""Plain-data containers that cross the data -> train boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from cnnlab.errors import DataError
+
+
+@dataclass
+class ArrayDataset:
+    """Images ``N x C x H x W`` (uint8 or float) and integer labels ``N``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self):
+        if self.images.ndim != 4:
+            raise DataError(f"images must be N x C x H x W, got shape {tuple(self.images.shape)}")
+        if self.labels.ndim != 1 or len(self.labels) != len(self.images):
+            raise DataError(f"{len(self.images)} images but labels of shape {tuple(self.labels.shape)}")
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: torch.Tensor | slice) -> "ArrayDataset":
+        return ArrayDataset(self.images[index], self.labels[index])
+
+    def to(self, device: torch.device | str) -> "ArrayDataset":
+        return ArrayDataset(self.images.to(device), self.labels.to(device))
+
+
+@dataclass
+class DatasetSplits:
+    """What every source returns: train/test (and, after splitting, validation) plus metadata."""
+
+    train: ArrayDataset
+    test: ArrayDataset
+    classes: list[str]
+    val: ArrayDataset | None = None
+    extras: dict = field(default_factory=dict)  # per-example side information (e.g. jet features)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def check_labels(self, name: str) -> None:
+        for split_name in ("train", "val", "test"):
+            split = getattr(self, split_name)
+            if split is None or len(split) == 0:
+                continue
+            lo, hi = int(split.labels.min()), int(split.labels.max())
+            if lo < 0 or hi >= self.num_classes:
+                raise DataError(f"{name}: {split_name} labels span {lo}..{hi} but there are "
+                                f"{self.num_classes} classes ({', '.join(self.classes)})")
+
+
+def split_validation(splits: DatasetSplits, val_size: int, seed: int) -> DatasetSplits:
+    """Carve ``val_size`` examples out of train, with a fixed permutation (seeded)."""
+    n = len(splits.train)
+    if val_size >= n:
+        raise DataError(f"data.val_size={val_size} leaves no training examples ({n} in train)")
+    if val_size == 0:
+        splits.val = None
+        return splits
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    splits.val = splits.train.subset(order[n - val_size:].sort().values)
+    splits.train = splits.train.subset(order[: n - val_size].sort().values)
+    return splits

@@ -1,0 +1,81 @@
+"""Downloads from public mirrors: atomic, checksum-verified, with a clear offline message.
+
+A file is written to ``<name>.part`` in the target directory, verified, fsynced and only then
+renamed into place, so an interrupted download never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable, Sequence
+
+from cnnlab.errors import DataError
+
+#: Seconds to wait for a mirror before trying the next one.
+TIMEOUT_S = 30
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def fetch(url: str, timeout: float = TIMEOUT_S) -> bytes:
+    """GET ``url``; raise DataError on a short read (Content-Length not met)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        data = response.read()
+        declared = response.headers.get("Content-Length")
+    if declared is not None and int(declared) != len(data):
+        raise DataError(f"{url}: truncated response ({len(data)} of {declared} bytes)")
+    return data
+
+
+def download(
+    filename: str,
+    mirrors: Sequence[str],
+    target: Path,
+    verify: Callable[[bytes], str | None],
+) -> Path:
+    """Fetch ``filename`` from the first mirror that serves a verified copy into ``target``.
+
+    ``verify(data)`` returns None when ``data`` is good, else a reason. Each mirror is tried in
+    turn; if none succeeds the error lists what each one said.
+    """
+    failures = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + filename
+        try:
+            data = fetch(url)
+        except DataError as exc:
+            failures.append(str(exc))
+            continue
+        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
+            failures.append(f"{url}: {getattr(exc, 'reason', exc)}")
+            continue
+        problem = verify(data)
+        if problem:
+            failures.append(f"{url}: {problem}")
+            continue
+        atomic_write_bytes(target, data)
+        return target
+    offline = all("Errno" in f or "urlopen" in f or "Name or service" in f or "resolution" in f
+                  for f in failures)
+    hint = (" The network looks unreachable: copy the file there by hand, or run where the "
+            "mirrors are reachable." if offline else "")
+    raise DataError(f"could not download {filename} into {target.parent}.{hint}\n  "
+                    + "\n  ".join(failures))

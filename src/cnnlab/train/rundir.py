@@ -1,0 +1,120 @@
+"""Run directories: ``runs/<name>-<timestamp>/`` holding everything a run produced.
+
+    config.yaml        the resolved config (plain YAML; `cnnlab train config.yaml` reruns it)
+    metrics.csv        one row per epoch; the source of truth for reports
+    train.log          the lines printed during training
+    checkpoints/last.pt, checkpoints/best.pt
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import yaml
+
+from cnnlab.errors import CheckpointError
+from cnnlab.train.checkpoint import save_checkpoint  # noqa: F401  (re-exported for callers)
+
+METRIC_COLUMNS = ["epoch", "step", "train_loss", "train_total_loss", "train_acc",
+                  "val_loss", "val_acc", "lr", "seconds"]
+
+
+class RunDir:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    # -- layout ---------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "train.log"
+
+    def checkpoint(self, which: str = "last") -> Path:
+        return self.path / "checkpoints" / f"{which}.pt"
+
+    # -- creation / opening ---------------------------------------------------------------
+    @classmethod
+    def create(cls, runs_dir: str | Path, name: str, config_yaml: str) -> "RunDir":
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = Path(runs_dir) / f"{name}-{stamp}"
+        path, n = base, 1
+        while path.exists():
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        (path / "checkpoints").mkdir(parents=True)
+        run = cls(path)
+        run.config_path.write_text(config_yaml)
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> "RunDir":
+        run = cls(Path(path))
+        if not run.path.is_dir():
+            raise CheckpointError(f"{path}: no such run directory")
+        if not run.config_path.is_file():
+            raise CheckpointError(f"{path}: not a cnnlab run directory (no config.yaml)")
+        return run
+
+    def read_config(self) -> dict:
+        try:
+            data = yaml.safe_load(self.config_path.read_text())
+        except yaml.YAMLError as exc:
+            raise CheckpointError(f"{self.config_path}: unreadable ({exc})") from None
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{self.config_path}: not a config mapping")
+        return data
+
+    # -- metrics --------------------------------------------------------------------------
+    def read_metrics(self) -> list[dict]:
+        if not self.metrics_path.is_file():
+            return []
+        with self.metrics_path.open(newline="") as f:
+            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+    def write_metrics(self, rows: list[dict]) -> None:
+        """Rewrite metrics.csv (rows may carry extra columns after the standard ones)."""
+        columns = list(METRIC_COLUMNS)
+        for row in rows:
+            columns += [k for k in row if k not in columns]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _format(row.get(k)) for k in columns})
+        tmp = self.metrics_path.with_suffix(".csv.tmp")
+        tmp.write_text(buffer.getvalue())
+        tmp.replace(self.metrics_path)
+
+    def log(self, line: str) -> None:
+        with self.log_path.open("a") as f:
+            f.write(line + "\n")
+
+
+def _format(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _number(text: str):
+    if text == "" or text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text

@@ -55,7 +55,14 @@ def emit_json(data) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # KEY=VALUE overrides may come after options (`train --quiet optim.lr=0.1`): argparse
+    # leaves those as extras; commands with a ``config`` list take them.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "config") and all("=" in e and not e.startswith("-") for e in extra):
+            args.config.extend(extra)
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2

@@ -77,7 +77,9 @@ def format_validation_error(exc: ValidationError, origin: str) -> str:
         key = ".".join(str(p) for p in loc) or "<config>"
         if err["type"] == "extra_forbidden":
             owner = _section_at(loc)
-            hint = did_you_mean(str(loc[-1]), list(owner.model_fields)) if owner else ""
+            prefix = ".".join(str(p) for p in loc[:-1])
+            fields = [f"{prefix}.{f}" if prefix else f for f in owner.model_fields] if owner else []
+            hint = did_you_mean(key, fields)
             valid = f" Valid keys here: {', '.join(owner.model_fields)}." if owner else ""
             lines.append(f"unknown key '{key}'.{hint}{valid}")
         else:

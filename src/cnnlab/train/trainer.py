@@ -29,6 +29,7 @@ from cnnlab.data import DatasetSplits, DeviceLoader, fit_preprocess, load_data
 from cnnlab.errors import CheckpointError, TrainingDiverged
 from cnnlab.models import build_model
 from cnnlab.optim import LRScheduler, build_optimizer, regularization
+from cnnlab.train.callbacks import build_callbacks, call_hook
 from cnnlab.train.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from cnnlab.train.device import epoch_seed, resolve_device
 from cnnlab.train.evaluation import SplitResult, evaluate_split
@@ -39,9 +40,16 @@ _STORAGE_DTYPES = {"uint8": None, "float16": torch.float16, "float32": torch.flo
 
 
 class Callback(Protocol):
+    """What the trainer calls. Implement any subset; missing hooks are skipped.
+
+    - ``on_train_start(trainer)``: once, before the first epoch (also after a resume);
+    - ``on_interval(trainer)``: every ``train.log_every`` steps, after the optimizer step, while
+      ``p.grad`` still holds the last batch's gradients (cheap monitoring, off the hot path);
+    - ``on_epoch_end(trainer, row) -> bool``: may add columns to ``row``; True stops training;
+    - ``state_dict()`` / ``load_state_dict(state)``: stored in checkpoints for exact resume.
+    """
+
     def on_epoch_end(self, trainer: "Trainer", row: dict) -> bool: ...
-    def state_dict(self) -> dict: ...
-    def load_state_dict(self, state: dict) -> None: ...
 
 
 @dataclass
@@ -82,7 +90,7 @@ class Trainer:
         self.run = run
         self.echo = echo
         self.progress = Progress(show_progress)
-        self.callbacks = list(callbacks)
+        self.callbacks = build_callbacks(cfg) + list(callbacks)
         self.device = resolve_device(cfg.device)
 
         self.splits: DatasetSplits = load_data(cfg.data, cfg.seed)
@@ -119,7 +127,7 @@ class Trainer:
             "preprocess": self.preprocess.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else {} for cb in self.callbacks],
             "best_val_acc": self.best_val_acc,
             "best_epoch": self.best_epoch,
             "classes": list(self.splits.classes),
@@ -132,7 +140,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         for cb, cb_state in zip(self.callbacks, state.get("callbacks", [])):
-            cb.load_state_dict(cb_state)
+            if hasattr(cb, "load_state_dict"):
+                cb.load_state_dict(cb_state)
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.best_val_acc, self.best_epoch = state["best_val_acc"], int(state["best_epoch"])
         # Rows of epochs after the checkpoint (a crash between the two writes) are dropped.
@@ -172,15 +181,7 @@ class Trainer:
         for i, (x, y) in enumerate(self.loader.iterate(order)):
             if i == steps:
                 break
-            logits = self.model(x)
-            data_loss = F.cross_entropy(logits, y)
-            penalty = regularization(self.cfg.optim, self.model)
-            loss = data_loss if penalty is None else data_loss + penalty
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            self.scheduler.step_batch()
-            self.step += 1
+            logits, data_loss, loss = self.optimizer_step(x, y)
 
             batch = len(y)
             seen += batch
@@ -192,6 +193,7 @@ class Trainer:
 
             if (i + 1) % log_every == 0 or i + 1 == steps:
                 self._check_finite(interval_losses[: (i % log_every) + 1], i)
+                call_hook(self.callbacks, "on_interval", self)
                 elapsed = time.perf_counter() - started
                 self.progress.update((i % log_every) + 1, data_loss_sum.item() / seen,
                                      correct.item() / seen, seen / max(elapsed, 1e-9))
@@ -200,6 +202,19 @@ class Trainer:
                 "train_total_loss": total_loss_sum.item() / max(seen, 1),
                 "train_acc": correct.item() / max(seen, 1),
                 "lr": self.scheduler.lr}
+
+    def optimizer_step(self, x: torch.Tensor, y: torch.Tensor):
+        """Forward, loss (data + regularisation), backward, update, schedule. No host sync."""
+        logits = self.model(x)
+        data_loss = F.cross_entropy(logits, y)
+        penalty = regularization(self.cfg.optim, self.model)
+        loss = data_loss if penalty is None else data_loss + penalty
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step_batch()
+        self.step += 1
+        return logits, data_loss, loss
 
     def _check_finite(self, losses: torch.Tensor, i: int) -> None:
         bad = (~torch.isfinite(losses)).nonzero()
@@ -217,6 +232,7 @@ class Trainer:
         return evaluate_split(self.model, val, self.preprocess, self.cfg.train.eval_batch_size)
 
     def fit(self) -> TrainResult:
+        call_hook(self.callbacks, "on_train_start", self)
         while self.epoch < self.epochs:
             started = time.perf_counter()
             row = {"epoch": self.epoch + 1, **self.train_epoch()}
@@ -224,15 +240,14 @@ class Trainer:
             row.update(val_loss=val.loss if val else None, val_acc=val.accuracy if val else None)
             self.epoch += 1
             row["step"] = self.step
-            row["seconds"] = time.perf_counter() - started
-            self.metrics.append(row)
-            self.run.write_metrics(self.metrics)
-
             improved = val is not None and (self.best_val_acc is None or val.accuracy > self.best_val_acc)
             if improved or val is None:
                 self.best_val_acc, self.best_epoch = (val.accuracy if val else None), self.epoch
-            stop = any([cb.on_epoch_end(self, row) for cb in self.callbacks])
+            stop = any([bool(v) for v in call_hook(self.callbacks, "on_epoch_end", self, row)])
             self.scheduler.step_epoch(row)
+            row["seconds"] = time.perf_counter() - started
+            self.metrics.append(row)
+            self.run.write_metrics(self.metrics)
             state = self.state_dict()
             save_checkpoint(state, self.run.checkpoint("last"))
             if self.best_epoch == self.epoch:

@@ -6,8 +6,10 @@ renamed into place, so an interrupted download never leaves a file that looks co
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -35,13 +37,25 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def fetch(url: str, timeout: float = TIMEOUT_S) -> bytes:
-    """GET ``url``; raise DataError on a short read (Content-Length not met)."""
+def fetch(url: str, timeout: float = TIMEOUT_S, chunk: int = 1 << 20) -> bytes:
+    """GET ``url`` with a progress bar; raise DataError on a short read (Content-Length not met)."""
+    from tqdm.auto import tqdm
+
+    parts = []
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        data = response.read()
         declared = response.headers.get("Content-Length")
-    if declared is not None and int(declared) != len(data):
-        raise DataError(f"{url}: truncated response ({len(data)} of {declared} bytes)")
+        total = int(declared) if declared is not None else None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
+                  leave=False, file=sys.stderr) as bar:
+            try:
+                while block := response.read(chunk):
+                    parts.append(block)
+                    bar.update(len(block))
+            except http.client.IncompleteRead as exc:
+                parts.append(exc.partial)
+    data = b"".join(parts)
+    if total is not None and total != len(data):
+        raise DataError(f"{url}: truncated response ({len(data)} of {total} bytes)")
     return data
 
 

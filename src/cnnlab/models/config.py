@@ -1,12 +1,77 @@
 """The ``model:`` section of an experiment config. ``model: lenet5`` is short for
-``model: {arch: lenet5}``."""
+``model: {arch: lenet5}``; ``arch`` may also be a spec string or a YAML list of layers
+(:mod:`cnnlab.models.spec`)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from cnnlab.configbase import Section
 
 
 class ModelConfig(Section):
-    arch: str = Field("lenet5", description="a zoo name (see `cnnlab list models`)")
+    arch: str | list[str | dict[str, Any]] = Field(
+        "lenet5", description="a zoo name (`cnnlab list models`), a spec string "
+                              "('conv5-16p2 relu pool2 fc') or a YAML list of layers")
+    init: str | None = Field(
+        None, description="weight init: small | glorot | xavier | he (biases are zero); "
+                          "default: the zoo model's own, glorot for specs")
+    zero_last: bool | None = Field(
+        None, description="start the output layer at zero; default: the zoo model's own, false for specs")
+    dropout_mode: Literal["inverted", "classic"] | None = Field(
+        None, description="inverted (scale by 1/keep while training) or classic (scale by keep at "
+                          "test time) for dropout layers that do not say; default: the zoo model's own, "
+                          "inverted for specs")
+    keep: list[float] | None = Field(
+        None, description="keep probabilities, one per dropout layer of the arch in order "
+                          "(the first may act on the input); replaces the arch's rates")
+    drop: list[float] | None = Field(
+        None, description="drop probabilities (1 - keep), one per dropout layer; "
+                          "give keep or drop, not both")
+
+    @field_validator("arch")
+    @classmethod
+    def _known_arch(cls, value):
+        from cnnlab.errors import ConfigError
+        from cnnlab.models import resolve_arch
+
+        try:
+            resolve_arch(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("init")
+    @classmethod
+    def _known_init(cls, value):
+        from cnnlab.errors import ConfigError
+        from cnnlab.models.init import INITS
+
+        if value is not None:
+            try:
+                INITS.get(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("keep")
+    @classmethod
+    def _keep_range(cls, value):
+        if value is not None and not all(0.0 < p <= 1.0 for p in value):
+            raise ValueError(f"keep probabilities must be in (0, 1], got {value}")
+        return value
+
+    @field_validator("drop")
+    @classmethod
+    def _drop_range(cls, value):
+        if value is not None and not all(0.0 <= p < 1.0 for p in value):
+            raise ValueError(f"drop probabilities must be in [0, 1), got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _keep_or_drop(self):
+        if self.keep is not None and self.drop is not None:
+            raise ValueError("give model.keep (keep probabilities) or model.drop (drop probabilities), not both")
+        return self

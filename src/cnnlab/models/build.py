@@ -1,0 +1,265 @@
+"""Spec -> ``nn.Module``, inferring every layer's output volume at build time.
+
+Spatial output sizes follow cs231n (seeds/004): ``(W - F + 2P)/S + 1``. A convolution whose
+size is not a positive integer is an error naming the layer, its input volume and the
+formula (seeds/004: "(10 - 3 + 0)/2 + 1 = 4.5 ... impossible to use stride S = 2"). Pooling
+is strict too unless the layer (``pool2:ceil``) or the network (zoo models: ceil, as Caffe
+and cuda-convnet do) says how to round.
+
+Volumes are ``(C, H, W)`` tensors' shapes; messages print them the seeds' way, W x H x D.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from torch import nn
+
+from cnnlab.models import layers as L
+from cnnlab.models.spec import ACTIVATION_KINDS, LINEAR_KINDS, LayerSpec, SpecError
+from cnnlab.registry import Registry
+
+Shape = tuple[int, ...]  # (C, H, W) volume or (N,) vector
+
+
+def volume(shape: Shape) -> str:
+    """A shape as the seeds print it: ``32x32x16`` (W x H x D); vectors as ``1x1xN``."""
+    if len(shape) == 3:
+        return f"{shape[2]}x{shape[1]}x{shape[0]}"
+    return f"1x1x{shape[0]}"
+
+
+@dataclass
+class BuildContext:
+    """What layers need to know beyond their own parameters."""
+
+    num_classes: int
+    dropout_mode: str = "inverted"
+    pool_round: str = "strict"
+    where: str = ""  # the layer being built, for error messages
+
+
+@dataclass
+class LayerInfo:
+    """One built layer, for summaries and init: its spec, module and shapes."""
+
+    name: str  # module path, e.g. "conv2" or "res1.body.bn1"
+    spec: LayerSpec
+    module: nn.Module
+    in_shape: Shape
+    out_shape: Shape
+    depth: int = 0  # nesting inside res blocks
+    activation: str | None = None  # linear layers: the nonlinearity applied to their output
+    pieces: int = 1  # linear layers feeding a maxout: pieces per unit
+    children: list["LayerInfo"] = field(default_factory=list)
+
+
+Builder = Callable[[LayerSpec, Shape, BuildContext, int], tuple[nn.Module, Shape]]
+BUILDERS: Registry[Builder] = Registry("layer builder")
+
+
+def _spatial(name: str, what: str, n: int, f: int, p: int, s: int, rounding: str, where: str,
+             in_shape: Shape) -> int:
+    exact = (n - f + 2 * p) / s + 1
+    formula = f"(W - F + 2P)/S + 1 = ({n} - {f} + 2*{p})/{s} + 1 = {exact:g}"
+    if rounding == "ceil":
+        out = math.ceil((n - f + 2 * p) / s) + 1
+        if (out - 1) * s >= n + p:  # the last window must start inside the input (torch rule)
+            out -= 1
+    elif rounding == "floor":
+        out = math.floor(exact)
+    else:
+        out = exact
+    if out < 1:
+        raise SpecError(f"{where}: output {what} {formula} is not positive on input volume "
+                        f"{volume(in_shape)} (W x H x D); the {name} window is larger than its input")
+    if out != int(out):
+        fix = (" use :floor or :ceil to round (e.g. pool2:ceil)," if name == "pool" else "")
+        raise SpecError(f"{where}: output {what} {formula} is not an integer on input volume "
+                        f"{volume(in_shape)} (W x H x D);{fix} change the stride, padding or window size")
+    return int(out)
+
+
+def _need_volume(spec: LayerSpec, in_shape: Shape, where: str) -> None:
+    if len(in_shape) != 3:
+        raise SpecError(f"{where}: '{spec.token}' needs an image volume (W x H x D) but gets a "
+                        f"vector of {in_shape[0]} (after fc, gap or flatten); put it before those")
+
+
+@BUILDERS.register("conv")
+def _conv(spec, in_shape, ctx, pieces):
+    where, p = ctx.where, spec.params
+    _need_volume(spec, in_shape, where)
+    c, h, w = in_shape
+    oh = _spatial("conv", "height", h, p.kernel, p.padding, p.stride, "strict", where, in_shape)
+    ow = _spatial("conv", "width", w, p.kernel, p.padding, p.stride, "strict", where, in_shape)
+    out = p.filters * pieces
+    return nn.Conv2d(c, out, p.kernel, p.stride, p.padding), (out, oh, ow)
+
+
+@BUILDERS.register("fc")
+def _fc(spec, in_shape, ctx, pieces):
+    units = spec.params.units or ctx.num_classes
+    return L.FullyConnected(math.prod(in_shape), units * pieces), (units * pieces,)
+
+
+@BUILDERS.register("pool")
+def _pool(spec, in_shape, ctx, pieces):
+    where, p = ctx.where, spec.params
+    _need_volume(spec, in_shape, where)
+    stride = p.stride or p.size
+    if 2 * p.padding > p.size:
+        raise SpecError(f"{where}: pool padding {p.padding} must be at most half the window {p.size}")
+    rounding = p.round or ctx.pool_round
+    c, h, w = in_shape
+    oh = _spatial("pool", "height", h, p.size, p.padding, stride, rounding, where, in_shape)
+    ow = _spatial("pool", "width", w, p.size, p.padding, stride, rounding, where, in_shape)
+    cls = nn.MaxPool2d if p.op == "max" else nn.AvgPool2d
+    return cls(p.size, stride, p.padding, ceil_mode=rounding == "ceil"), (c, oh, ow)
+
+
+@BUILDERS.register("gap")
+def _gap(spec, in_shape, ctx, pieces):
+    _need_volume(spec, in_shape, ctx.where)
+    return L.GlobalAvgPool(), (in_shape[0],)
+
+
+@BUILDERS.register("flatten")
+def _flatten(spec, in_shape, ctx, pieces):
+    return nn.Flatten(), (math.prod(in_shape),)
+
+
+@BUILDERS.register("bn")
+def _bn(spec, in_shape, ctx, pieces):
+    cls = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
+    return cls(in_shape[0]), in_shape
+
+
+@BUILDERS.register("maxout")
+def _maxout(spec, in_shape, ctx, pieces):
+    k = spec.params.pieces
+    if in_shape[0] % k:  # cannot happen after the linear layer was widened; kept as a guard
+        raise SpecError(f"{ctx.where}: maxout{k} on {in_shape[0]} features: not divisible by {k}")
+    return L.Maxout(k), (in_shape[0] // k, *in_shape[1:])
+
+
+@BUILDERS.register("dropout")
+def _dropout(spec, in_shape, ctx, pieces):
+    return L.Dropout(spec.params.keep_prob, spec.params.mode or ctx.dropout_mode), in_shape
+
+
+_ELEMENTWISE: dict[str, Callable[[LayerSpec, Shape], nn.Module]] = {
+    "relu": lambda s, shape: nn.ReLU(),
+    "tanh": lambda s, shape: nn.Tanh(),
+    "sigmoid": lambda s, shape: nn.Sigmoid(),
+    "arctan": lambda s, shape: L.Arctan(),
+    "softplus": lambda s, shape: nn.Softplus(),
+    "prelu": lambda s, shape: nn.PReLU(shape[0]),  # one slope per channel (He et al. 2015)
+    "lrelu": lambda s, shape: nn.LeakyReLU(s.params.slope),
+    "elu": lambda s, shape: nn.ELU(s.params.alpha),
+    "softmax": lambda s, shape: L.SoftmaxOutput(),
+}
+for _name, _make in _ELEMENTWISE.items():
+    BUILDERS.register(_name)(lambda spec, in_shape, ctx, pieces, _make=_make: (_make(spec, in_shape), in_shape))
+
+
+def _maxout_pieces(specs: list[LayerSpec], i: int) -> int:
+    """Pieces of the maxout that follows linear layer ``i`` (through batch norm), else 1."""
+    for nxt in specs[i + 1:]:
+        if nxt.kind == "maxout":
+            return nxt.params.pieces
+        if nxt.kind != "bn":
+            return 1
+    return 1
+
+
+def _activation_after(specs: list[LayerSpec], i: int, is_output: bool) -> str | None:
+    """The nonlinearity a linear layer's output goes through (skipping bn, pooling, dropout)."""
+    for nxt in specs[i + 1:]:
+        if nxt.kind in ACTIVATION_KINDS or nxt.kind == "maxout":
+            return nxt.token
+        if nxt.kind in LINEAR_KINDS or nxt.kind == "res":
+            return None
+    return "softmax" if is_output else None
+
+
+def build_layers(specs: list[LayerSpec], in_shape: Shape, ctx: BuildContext, prefix: str = "",
+                 depth: int = 0, where: str = "layer") -> tuple[nn.Sequential, list[LayerInfo], Shape]:
+    """Build ``specs`` on an input of ``in_shape``; returns the modules, their infos, out shape."""
+    modules = nn.Sequential()
+    infos: list[LayerInfo] = []
+    counts: dict[str, int] = {}
+    last_linear = max((i for i, s in enumerate(specs) if s.kind in LINEAR_KINDS), default=-1)
+    shape = tuple(in_shape)
+    for i, spec in enumerate(specs):
+        ctx.where = f"{where} {i + 1} '{spec.token if spec.kind != 'res' else 'res(...)'}'"
+        counts[spec.kind] = counts.get(spec.kind, 0) + 1
+        name = f"{spec.kind}{counts[spec.kind]}"
+        if spec.kind == "maxout":
+            before = next((s for s in reversed(specs[:i]) if s.kind != "bn"), None)
+            if before is None or before.kind not in LINEAR_KINDS:
+                raise SpecError(f"{ctx.where}: maxout must follow a conv or fc layer (batch norm may sit "
+                                f"between); that layer's filter/unit count is the number of maxout units")
+        if spec.kind == "res":
+            here = ctx.where
+            body, children, out = build_layers(list(spec.body), shape, ctx, f"{prefix}{name}.body.",
+                                               depth + 1, f"{here} > layer")
+            if out != shape:
+                raise SpecError(f"{here}: a residual block must keep its input volume {volume(shape)} "
+                                f"(W x H x D) but its body outputs {volume(out)}")
+            module, info = L.Residual(body), LayerInfo(f"{prefix}{name}", spec, None, shape, out, depth,
+                                                       children=children)
+        else:
+            pieces = _maxout_pieces(specs, i) if spec.kind in LINEAR_KINDS else 1
+            module, out = BUILDERS.get(spec.kind)(spec, shape, ctx, pieces)
+            activation = (_activation_after(specs, i, depth == 0 and i == last_linear)
+                          if spec.kind in LINEAR_KINDS else None)
+            info = LayerInfo(f"{prefix}{name}", spec, None, shape, tuple(out), depth, activation, pieces)
+        info.module = module
+        modules.add_module(name, module)
+        infos.append(info)
+        shape = tuple(out)
+    return modules, infos, shape
+
+
+def flat_infos(infos: list[LayerInfo]) -> list[LayerInfo]:
+    """Every layer, res blocks followed by their body's layers."""
+    out = []
+    for info in infos:
+        out.append(info)
+        out.extend(flat_infos(info.children))
+    return out
+
+
+class Network(nn.Sequential):
+    """A built spec: ``nn.Sequential`` of named layers (``conv1``, ``relu1``, ``pool1``...)
+    that remembers its spec and every layer's input and output volume."""
+
+    def __init__(self, specs: list[LayerSpec], input_shape: Shape, num_classes: int,
+                 dropout_mode: str = "inverted", pool_round: str = "strict", arch_name: str | None = None):
+        ctx = BuildContext(num_classes, dropout_mode, pool_round)
+        modules, infos, out = build_layers(list(specs), tuple(input_shape), ctx)
+        if out != (num_classes,):
+            last = specs[-1].token if specs[-1].kind != "res" else "res(...)"
+            raise SpecError(
+                f"the network must output one score per class, a {num_classes}-vector (1x1x{num_classes}), "
+                f"but its last layer '{last}' outputs {volume(out)}; end the spec with 'fc' "
+                f"(a bare fc has one unit per class) or 'fc{num_classes}'")
+        super().__init__(OrderedDict(modules.named_children()))
+        self.specs = list(specs)
+        self.infos = infos
+        self.input_shape = tuple(input_shape)
+        self.num_classes = num_classes
+        self.arch_name = arch_name
+
+    @property
+    def spec(self) -> str:
+        from cnnlab.models.spec import format_spec
+
+        return format_spec(self.specs)
+
+    def linear_layers(self) -> list[LayerInfo]:
+        return [i for i in flat_infos(self.infos) if i.spec.kind in LINEAR_KINDS]

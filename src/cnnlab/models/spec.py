@@ -1,0 +1,339 @@
+"""The architecture language: networks written the way the seeds write them down.
+
+A spec is a string of layer tokens (case-insensitive; ``->`` and ``,`` between tokens are
+ignored, so the seeds' ``CONV5-16 -> POOL2 -> FC-10`` parses) or a YAML list whose items are
+tokens or mappings ``{type: KIND, key: value...}``::
+
+    conv5-16p2 relu pool2 conv5-20p2 relu pool2 conv5-20p2 relu pool2 fc10
+    [{type: conv, filters: 16, kernel: 5, padding: 2}, relu, pool2, ..., fc10]
+
+Grammar (one token per layer; the full table with keys is in docs/models.md):
+
+    conv<F>-<N>[s<S>][p<P>]     N filters of F x F, stride S (1), zero padding P (0)
+    fc[<N>]                      fully connected, N units; bare ``fc`` = number of classes
+    [max|avg]pool<F>[s<S>][p<P>][:floor|:ceil]   F x F pooling, stride S (= F)
+    gap  flatten  bn             global average pool, flatten, batch normalisation
+    relu tanh sigmoid arctan softplus prelu lrelu[<slope>] elu[<alpha>]
+    maxout[<K>]                  K pieces (2); the conv/fc before it counts maxout *units*
+    keep<p>[:mode]  drop<q>[:mode]   dropout with keep prob p or drop prob q; mode inverted|classic
+    softmax                      output marker (the softmax is applied by the loss)
+    res( ... )                   residual block, y = x + body(x)
+
+``parse_spec`` turns either form into a list of :class:`LayerSpec`; ``format_spec`` writes the
+canonical string back (the two round-trip).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cnnlab.errors import ConfigError
+from cnnlab.registry import Registry, closest
+
+
+class SpecError(ConfigError):
+    """An architecture spec that does not parse, or whose shapes do not work out."""
+
+
+class Params(BaseModel):
+    """Keyword arguments of one layer kind; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoParams(Params):
+    pass
+
+
+class ConvParams(Params):
+    filters: int = Field(gt=0, description="output feature maps (maxout: units)")
+    kernel: int = Field(gt=0, description="receptive field F (F x F)")
+    stride: int = Field(1, gt=0, description="stride S")
+    padding: int = Field(0, ge=0, description="zero padding P on each border")
+
+
+class FcParams(Params):
+    units: int | None = Field(None, gt=0, description="outputs; None = number of classes")
+
+
+class PoolParams(Params):
+    size: int = Field(gt=0, description="window F (F x F)")
+    stride: int | None = Field(None, gt=0, description="stride S; None = F (non-overlapping)")
+    padding: int = Field(0, ge=0, description="implicit padding P")
+    op: Literal["max", "avg"] = Field("max", description="max or average")
+    round: Literal["strict", "floor", "ceil"] | None = Field(
+        None, description="non-integer output size: strict = error, floor/ceil = round; "
+                          "None = the network's default (strict for specs, ceil for zoo models)")
+
+
+class SlopeParams(Params):
+    slope: float = Field(0.01, ge=0, description="negative slope a in f(x) = max(a x, x)")
+
+
+class EluParams(Params):
+    alpha: float = Field(1.0, gt=0, description="alpha in f(x) = alpha (e^x - 1) for x < 0")
+
+
+class MaxoutParams(Params):
+    pieces: int = Field(2, gt=0, description="linear pieces per unit k")
+
+
+class DropoutParams(Params):
+    keep: float | None = Field(None, gt=0, le=1, description="probability of keeping a unit")
+    drop: float | None = Field(None, ge=0, lt=1, description="probability of dropping a unit")
+    mode: Literal["inverted", "classic"] | None = Field(
+        None, description="inverted (scale 1/p in training) or classic (scale p at test); "
+                          "None = model.dropout_mode")
+
+    @model_validator(mode="after")
+    def _one_probability(self):
+        if (self.keep is None) == (self.drop is None):
+            raise ValueError("give exactly one of 'keep' (probability of keeping a unit) "
+                             "or 'drop' (probability of dropping it)")
+        return self
+
+    @property
+    def keep_prob(self) -> float:
+        return self.keep if self.keep is not None else 1.0 - self.drop
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of a spec: its kind, validated parameters and (for ``res``) a body."""
+
+    kind: str
+    params: Params = field(default_factory=NoParams)
+    body: tuple["LayerSpec", ...] = ()
+
+    @property
+    def token(self) -> str:
+        return LAYERS.get(self.kind).to_token(self)
+
+    def to_data(self) -> str | dict:
+        """The YAML form: the token string (mappings only for blocks)."""
+        if self.kind == "res":
+            return {"type": "res", "layers": [s.to_data() for s in self.body]}
+        return self.token
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """How one kind of layer is written: a token pattern, its parameters and back."""
+
+    name: str
+    params: type[Params]
+    pattern: str  # a regular expression matched against the whole lower-cased token
+    from_match: Callable[[re.Match], dict]
+    to_token: Callable[[LayerSpec], str]
+    syntax: str  # shown in error messages
+
+
+LAYERS: Registry[LayerKind] = Registry("layer")
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def _opt(prefix: str, value: Any, default: Any) -> str:
+    return "" if value == default or value is None else f"{prefix}{value}"
+
+
+def _kind(name: str, params: type[Params], pattern: str, from_match, to_token, syntax: str,
+          aliases: tuple[str, ...] = ()) -> None:
+    LAYERS.register(name, *aliases)(LayerKind(name, params, pattern, from_match, to_token, syntax))
+
+
+def _conv_groups(m: re.Match) -> dict:
+    out = {"kernel": int(m[1]), "filters": int(m[2])}
+    for key, value in re.findall(r"([sp])(\d+)", m[3] or ""):
+        out["stride" if key == "s" else "padding"] = int(value)
+    return out
+
+
+_kind("conv", ConvParams, r"conv(\d+)-(\d+)((?:[sp]\d+)*)", _conv_groups,
+      lambda s: f"conv{s.params.kernel}-{s.params.filters}{_opt('s', s.params.stride, 1)}"
+                f"{_opt('p', s.params.padding, 0)}",
+      "conv<F>-<N>[s<S>][p<P>]")
+_kind("fc", FcParams, r"fc-?(\d+)?", lambda m: {"units": int(m[1])} if m[1] else {},
+      lambda s: f"fc{s.params.units or ''}", "fc[<N>]")
+
+
+def _pool_groups(m: re.Match) -> dict:
+    out: dict[str, Any] = {"op": m[1] or "max", "size": int(m[2])}
+    if m[3]:
+        out["stride"] = int(m[3])
+    if m[4]:
+        out["padding"] = int(m[4])
+    if m[5]:
+        out["round"] = m[5]
+    return out
+
+
+def _pool_token(s: LayerSpec) -> str:
+    p = s.params
+    stride = "" if p.stride in (None, p.size) else f"s{p.stride}"
+    return (f"{'avg' if p.op == 'avg' else ''}pool{p.size}{stride}{_opt('p', p.padding, 0)}"
+            f"{_opt(':', p.round, None)}")
+
+
+_kind("pool", PoolParams, r"(max|avg)?pool(\d+)(?:s(\d+))?(?:p(\d+))?(?::(strict|floor|ceil))?",
+      _pool_groups, _pool_token, "[max|avg]pool<F>[s<S>][p<P>][:floor|:ceil]")
+
+for _name, _aliases in {"gap": (), "flatten": (), "bn": ("batchnorm",), "relu": (), "tanh": (),
+                        "sigmoid": ("logistic",), "arctan": ("atan",), "softplus": (),
+                        "prelu": (), "softmax": ()}.items():
+    _kind(_name, NoParams, "|".join((_name, *_aliases)), lambda m: {},
+          lambda s: s.kind, _name, _aliases)
+
+_kind("lrelu", SlopeParams, r"(?:lrelu|leakyrelu)(\d*\.?\d+)?",
+      lambda m: {"slope": float(m[1])} if m[1] else {},
+      lambda s: f"lrelu{_opt('', _num(s.params.slope), '0.01')}", "lrelu[<slope>]", ("leakyrelu",))
+_kind("elu", EluParams, r"elu(\d*\.?\d+)?", lambda m: {"alpha": float(m[1])} if m[1] else {},
+      lambda s: f"elu{_opt('', _num(s.params.alpha), '1')}", "elu[<alpha>]")
+_kind("maxout", MaxoutParams, r"maxout(\d+)?", lambda m: {"pieces": int(m[1])} if m[1] else {},
+      lambda s: f"maxout{s.params.pieces}", "maxout[<K>]")
+
+
+def _dropout_groups(m: re.Match) -> dict:
+    out: dict[str, Any] = {m[1]: float(m[2])}
+    if m[3]:
+        out["mode"] = m[3]
+    return out
+
+
+def _dropout_token(s: LayerSpec) -> str:
+    p = s.params
+    which = "keep" if p.keep is not None else "drop"
+    return f"{which}{_num(getattr(p, which))}{_opt(':', p.mode, None)}"
+
+
+_kind("dropout", DropoutParams, r"(keep|drop)(\d*\.?\d+)(?::(inverted|classic))?",
+      _dropout_groups, _dropout_token, "keep<p>[:inverted|:classic] or drop<q>[...]")
+_kind("res", NoParams, r"res", lambda m: {},
+      lambda s: f"res({format_spec(s.body)})", "res( ... )")
+
+#: Kinds that multiply their input by a weight matrix (and take an init scheme).
+LINEAR_KINDS = ("conv", "fc")
+#: Element-wise nonlinearities (maxout is a nonlinearity too but changes the depth).
+ACTIVATION_KINDS = ("relu", "tanh", "sigmoid", "arctan", "softplus", "prelu", "lrelu", "elu")
+
+
+def _syntax_list() -> str:
+    seen = []
+    for name in LAYERS.names():
+        syntax = LAYERS.get(name).syntax
+        if syntax not in seen:
+            seen.append(syntax)
+    return ", ".join(seen)
+
+
+def _params(kind: LayerKind, values: dict, where: str) -> Params:
+    try:
+        return kind.params.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or kind.name}: {e['msg']}"
+            + (f" (valid keys: {', '.join(kind.params.model_fields)})" if e["type"] == "extra_forbidden" else "")
+            for e in exc.errors())
+        raise SpecError(f"{where}: bad {kind.name} layer: {problems}") from None
+
+
+def parse_token(token: str, where: str = "spec") -> LayerSpec:
+    """One token (``conv5-16p2``) -> :class:`LayerSpec`."""
+    text = token.strip().lower()
+    for name in LAYERS.names():
+        kind = LAYERS.get(name)
+        match = re.fullmatch(kind.pattern, text)
+        if match:
+            return LayerSpec(kind.name, _params(kind, kind.from_match(match), where))
+    stem = re.sub(r"[\d.:\-].*$", "", text)
+    guess = closest(stem, LAYERS.names())
+    hint = f" Did you mean '{guess}' ({LAYERS.get(guess).syntax})?" if guess else ""
+    raise SpecError(f"{where}: '{token}' is not a layer.{hint} Layers: {_syntax_list()}")
+
+
+def _parse_item(item: Any, where: str) -> LayerSpec:
+    if isinstance(item, str):
+        specs = parse_spec(item, where)
+        if len(specs) != 1:
+            raise SpecError(f"{where}: '{item}' is {len(specs)} layers; one list item is one layer")
+        return specs[0]
+    if isinstance(item, dict):
+        values = dict(item)
+        kind_name = values.pop("type", None)
+        if kind_name is None:
+            raise SpecError(f"{where}: a layer mapping needs 'type' (one of {', '.join(LAYERS.names())}), "
+                            f"got keys {', '.join(map(str, item))}")
+        kind = LAYERS.get(str(kind_name).lower()) if str(kind_name).lower() in LAYERS else None
+        if kind is None:
+            guess = closest(str(kind_name), LAYERS.names())
+            raise SpecError(f"{where}: unknown layer type '{kind_name}'."
+                            + (f" Did you mean '{guess}'?" if guess else "")
+                            + f" Types: {', '.join(LAYERS.names())}")
+        if kind.name == "res":
+            layers = values.pop("layers", None)
+            if not isinstance(layers, list) or values:
+                raise SpecError(f"{where}: a res block is {{type: res, layers: [...]}}")
+            return LayerSpec("res", NoParams(), tuple(parse_spec(layers, f"{where} > res")))
+        return LayerSpec(kind.name, _params(kind, values, where))
+    raise SpecError(f"{where}: a layer is a token string or a mapping with 'type', got {item!r}")
+
+
+_TOKEN = re.compile(r"\(|\)|[^\s(),]+")
+
+
+def _tokenize(text: str) -> list[str]:
+    return [t for t in _TOKEN.findall(text.replace("->", " ")) if t != "->"]
+
+
+def parse_spec(spec: str | list | tuple, where: str = "spec") -> list[LayerSpec]:
+    """A spec string or YAML list -> list of :class:`LayerSpec`. Errors name the token."""
+    if isinstance(spec, (list, tuple)):
+        specs = [_parse_item(item, f"{where} item {i + 1}") for i, item in enumerate(spec)]
+    elif isinstance(spec, str):
+        specs, stack = [], []
+        for position, token in enumerate(_tokenize(spec), start=1):
+            here = f"{where} token {position}"
+            if token == "(":
+                if not specs or specs[-1].kind != "res" or specs[-1].body:
+                    raise SpecError(f"{here}: '(' must follow 'res'")
+                stack.append(specs)
+                specs = []
+            elif token == ")":
+                if not stack:
+                    raise SpecError(f"{here}: ')' without a matching 'res('")
+                body, specs = specs, stack.pop()
+                if not body:
+                    raise SpecError(f"{here}: empty res( ) block")
+                specs[-1] = LayerSpec("res", NoParams(), tuple(body))
+            else:
+                specs.append(parse_token(token, here))
+        if stack:
+            raise SpecError(f"{where}: 'res(' is never closed with ')'")
+    else:
+        raise SpecError(f"{where}: a spec is a string or a list of layers, got {type(spec).__name__}")
+    if not specs:
+        raise SpecError(f"{where}: empty architecture")
+    for spec_ in specs:
+        if spec_.kind == "res" and not spec_.body:
+            raise SpecError(f"{where}: 'res' needs a body: res( layers... )")
+    return specs
+
+
+def format_spec(specs: list[LayerSpec] | tuple[LayerSpec, ...]) -> str:
+    """The canonical string of a spec; ``parse_spec(format_spec(s)) == s``."""
+    return " ".join(s.token for s in specs)
+
+
+def walk(specs) -> list[LayerSpec]:
+    """All layers in order, descending into res blocks."""
+    out = []
+    for s in specs:
+        out.append(s)
+        out.extend(walk(s.body))
+    return out

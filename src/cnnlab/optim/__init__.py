@@ -2,9 +2,12 @@
 
 Public interface::
 
-    optimizer = build_optimizer(cfg.optim, model)
+    optimizer = build_optimizer(cfg.optim, model)      # param groups carry lr_mult
     scheduler = LRScheduler(cfg.schedule, optimizer, steps_per_epoch, total_steps)
-    penalty = regularization(cfg.optim, model)   # tensor or None, added to the data loss
+    penalty = regularization(cfg.optim, model)         # tensor or None, added to the data loss
+    clip_gradients / apply_constraints(cfg.optim, model)  # around optimizer.step()
+
+See docs/optim.md and the README section "Optimisation and regularisation".
 """
 
 from __future__ import annotations
@@ -13,18 +16,37 @@ import torch
 from torch import nn
 
 from cnnlab.optim.config import OptimConfig, ScheduleConfig
-from cnnlab.optim.optimizers import OPTIMIZERS
-from cnnlab.optim.regularizers import l2_penalty
+from cnnlab.optim.groups import param_groups, parameter_layers
+from cnnlab.optim.optimizers import OPTIMIZERS, UpdateRule
+from cnnlab.optim.regularizers import apply_max_norm, clip_gradients, penalty
 from cnnlab.optim.schedules import SCHEDULES, LRScheduler
 
 
 def build_optimizer(cfg: OptimConfig, model: nn.Module) -> torch.optim.Optimizer:
-    return OPTIMIZERS.get(cfg.name)([{"params": list(model.parameters())}], cfg)
+    """The configured rule over ``model``'s trainable parameters, grouped by lr multiplier.
+
+    The optimizer has ``needs_closure`` (True for L-BFGS: call ``step(closure)``).
+    """
+    return OPTIMIZERS.get(cfg.name)(param_groups(model, cfg.lr, cfg.layer_lr), cfg)
 
 
 def regularization(cfg: OptimConfig, model: nn.Module) -> torch.Tensor | None:
-    return l2_penalty(model, cfg.l2)
+    """The penalty added to the data loss: L2, L1 or elastic net (None when off)."""
+    return penalty(model, l2=cfg.l2, l1=cfg.l1, include_all=cfg.regularize_all)
 
 
-__all__ = ["LRScheduler", "OPTIMIZERS", "OptimConfig", "SCHEDULES", "ScheduleConfig",
-           "build_optimizer", "regularization"]
+def clip_gradient_norm(cfg: OptimConfig, model: nn.Module) -> None:
+    """Before the step: global gradient-norm clipping when ``optim.clip_grad_norm`` is set."""
+    if cfg.clip_grad_norm is not None:
+        clip_gradients(model, cfg.clip_grad_norm)
+
+
+def apply_constraints(cfg: OptimConfig, model: nn.Module) -> None:
+    """After the step: the max-norm projection when ``optim.max_norm`` is set."""
+    if cfg.max_norm is not None:
+        apply_max_norm(model, cfg.max_norm, cfg.regularize_all)
+
+
+__all__ = ["LRScheduler", "OPTIMIZERS", "OptimConfig", "SCHEDULES", "ScheduleConfig", "UpdateRule",
+           "apply_constraints", "build_optimizer", "clip_gradient_norm", "param_groups",
+           "parameter_layers", "regularization"]

@@ -1,82 +1,250 @@
 """Learning-rate schedules, stepped once per optimizer step.
 
-A schedule is a function of training progress returning a factor on the base learning
-rate; :class:`LRScheduler` applies it to every parameter group (which may carry its own
-``lr_mult``) and records the rate actually used.
+A schedule returns a factor on the base learning rate ``a0 = optim.lr`` as a function of the
+step; ``t`` below is training time in epochs (``step / steps_per_epoch``, fractional), ``T``
+the whole run. :class:`LRScheduler` multiplies the factor by the linear warm-up and by each
+group's ``lr_mult`` and writes ``lr`` into the optimizer's groups before every step.
+Metric-driven schedules (plateau) also get the epoch's metrics row through ``step_epoch``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
-from cnnlab.optim.config import ScheduleConfig
+from cnnlab.optim.monitor import improvement, metric_value, resolve_mode
 from cnnlab.registry import Registry
 
-#: name -> f(step, total_steps) -> factor on the base learning rate
-SCHEDULES: Registry[Callable[[int, int], float]] = Registry("schedule")
+if TYPE_CHECKING:
+    from cnnlab.optim.config import ScheduleConfig
+
+
+class Schedule:
+    """Base: ``factor(step)``; ``defaults`` fills the ``schedule.*`` keys it reads."""
+
+    defaults: ClassVar[dict] = {}
+
+    def __init__(self, cfg: "ScheduleConfig", steps_per_epoch: int, total_steps: int):
+        self.cfg = cfg
+        self.steps_per_epoch = max(1, steps_per_epoch)
+        self.total_steps = max(1, total_steps)
+
+    def epochs(self, step: int) -> float:
+        """t: training time in epochs."""
+        return step / self.steps_per_epoch
+
+    def factor(self, step: int) -> float:
+        raise NotImplementedError
+
+    def step_epoch(self, row: dict) -> None:
+        """Metric-driven schedules react to the epoch's row; progress-driven ones need nothing."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        keys = {k: getattr(self.cfg, k) for k in self.defaults}
+        return f"{type(self).__name__}({keys})"
+
+
+#: name -> Schedule subclass
+SCHEDULES: Registry[type[Schedule]] = Registry("schedule")
 
 
 @SCHEDULES.register("constant")
-def constant(step: int, total: int) -> float:
-    """a(t) = a0."""
-    return 1.0
+class Constant(Schedule):
+    """a(t) = a0 (use with ``warmup_epochs`` for warm-up only)."""
+
+    def factor(self, step):
+        return 1.0
 
 
 @SCHEDULES.register("linear")
-def linear(step: int, total: int) -> float:
-    """a(t) = a0 (1 - t/T): linear decay to zero at the last step T."""
-    return max(0.0, 1.0 - step / max(1, total))
+class Linear(Schedule):
+    """a(t) = a0 (1 - t/T): linear decay to zero at the last step."""
+
+    def factor(self, step):
+        return max(0.0, 1.0 - step / self.total_steps)
+
+
+@SCHEDULES.register("step")
+class Step(Schedule):
+    """a(t) = a0 gamma^floor(t / step_epochs) (seeds/000: "divided by 2 after each 20 epochs"
+    is gamma 0.5, step_epochs 20; "multiply by 0.7 every 10" is gamma 0.7, step_epochs 10)."""
+
+    defaults = {"step_epochs": 20, "gamma": 0.5}
+
+    def factor(self, step):
+        # the tiny slack keeps step_epochs like 0.1 from landing a step late through rounding
+        return self.cfg.gamma ** math.floor(self.epochs(step) / self.cfg.step_epochs + 1e-9)
+
+
+@SCHEDULES.register("exponential", "exp")
+class Exponential(Schedule):
+    """a(t) = a0 exp(-k t) (seeds/002, "exponential decay"), t in epochs."""
+
+    defaults = {"k": 0.1}
+
+    def factor(self, step):
+        return math.exp(-self.cfg.k * self.epochs(step))
+
+
+@SCHEDULES.register("inverse_time", "1/t")
+class InverseTime(Schedule):
+    """a(t) = a0 / (1 + k t) (seeds/002, "1/t decay"), t in epochs."""
+
+    defaults = {"k": 0.1}
+
+    def factor(self, step):
+        return 1.0 / (1.0 + self.cfg.k * self.epochs(step))
 
 
 @SCHEDULES.register("cosine")
-def cosine(step: int, total: int) -> float:
-    """a(t) = a0 (1 + cos(pi t / T)) / 2 (Loshchilov & Hutter 2017, without restarts)."""
-    return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(1, total)))
+class Cosine(Schedule):
+    """a(t) = a0 (1 + cos(pi t / T)) / 2 (Loshchilov & Hutter 2017, one period, no restarts)."""
+
+    def factor(self, step):
+        return 0.5 * (1.0 + math.cos(math.pi * min(step, self.total_steps) / self.total_steps))
+
+
+@SCHEDULES.register("onecycle")
+class OneCycle(Schedule):
+    """One-cycle policy (Smith & Topin 2018), cosine annealing, as torch's ``OneCycleLR``:
+
+        rise   a0/d -> a0           over the first pct_start of the steps
+        fall   a0 -> a0/(d f)       over the rest           (d = div_factor, f = final_div_factor)
+
+    each by ``end + (start - end)(1 + cos(pi p))/2`` with p the phase's progress. Momentum is
+    not cycled.
+    """
+
+    defaults = {"pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4}
+
+    def factor(self, step):
+        start = 1.0 / self.cfg.div_factor
+        end = start / self.cfg.final_div_factor
+        peak_step = float(self.cfg.pct_start * self.total_steps) - 1  # torch's phase boundary
+        last_step = self.total_steps - 1
+        step = min(step, last_step)
+        if step <= peak_step:
+            lo, hi, p = start, 1.0, step / peak_step if peak_step > 0 else 1.0
+        else:
+            lo, hi, p = 1.0, end, (step - peak_step) / max(last_step - peak_step, 1e-12)
+        return hi + (lo - hi) / 2.0 * (math.cos(math.pi * p) + 1)
+
+
+@SCHEDULES.register("plateau")
+class Plateau(Schedule):
+    """Reduce on plateau (seeds/002: halve the rate "whenever the validation accuracy tops off"):
+
+        after each epoch, if the monitored metric has not improved by more than ``threshold``
+        for more than ``patience`` epochs:  a <- max(a gamma, a0 min_factor), then wait
+        ``cooldown`` epochs before counting again.
+
+    Same rule as torch's ``ReduceLROnPlateau(threshold_mode="abs")``.
+    """
+
+    defaults = {"monitor": "val_acc", "mode": "auto", "gamma": 0.5, "patience": 3,
+                "threshold": 0.0, "cooldown": 0, "min_factor": 0.0}
+
+    def __init__(self, cfg, steps_per_epoch, total_steps):
+        super().__init__(cfg, steps_per_epoch, total_steps)
+        self.mode = resolve_mode(cfg.monitor, cfg.mode, "schedule.monitor")
+        self.scale = 1.0
+        self.best: float | None = None
+        self.bad_epochs = 0
+        self.cooldown_left = 0
+
+    def factor(self, step):
+        return self.scale
+
+    def step_epoch(self, row):
+        value = metric_value(row, self.cfg.monitor, "schedule.monitor")
+        if improvement(value, self.best, self.mode) > self.cfg.threshold:
+            self.best, self.bad_epochs = value, 0
+        else:
+            self.bad_epochs += 1
+        if self.cooldown_left > 0:
+            self.cooldown_left -= 1
+            self.bad_epochs = 0
+        if self.bad_epochs > self.cfg.patience:
+            self.scale = max(self.scale * self.cfg.gamma, self.cfg.min_factor)
+            self.cooldown_left, self.bad_epochs = self.cfg.cooldown, 0
+
+    def state_dict(self):
+        return {"scale": self.scale, "best": self.best, "bad_epochs": self.bad_epochs,
+                "cooldown_left": self.cooldown_left}
+
+    def load_state_dict(self, state):
+        self.scale, self.best = float(state["scale"]), state["best"]
+        self.bad_epochs, self.cooldown_left = int(state["bad_epochs"]), int(state["cooldown_left"])
 
 
 class LRScheduler:
-    """Sets each group's ``lr = base_lr * lr_mult * warmup(t) * schedule(t)`` before a step."""
+    """Sets each group's ``lr = base_lr * lr_mult * warmup(t) * schedule(t)`` before a step.
 
-    def __init__(self, cfg: ScheduleConfig, optimizer: torch.optim.Optimizer,
+    Linear warm-up (Goyal et al. 2017): ``warmup(step) = min(1, (step + 1) / W)`` with
+    ``W = warmup_epochs * steps_per_epoch``. ``lr`` is the rate of the first (multiplier-1)
+    group as used by the last optimizer step, which is what the trainer logs each epoch.
+    """
+
+    def __init__(self, cfg: "ScheduleConfig", optimizer: torch.optim.Optimizer,
                  steps_per_epoch: int, total_steps: int):
         self.cfg = cfg
         self.optimizer = optimizer
-        self.factor = SCHEDULES.get(cfg.name)
+        self.schedule = SCHEDULES.get(cfg.name)(cfg, steps_per_epoch, total_steps)
         self.total_steps = total_steps
         self.warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
         self.step_count = 0
         for group in optimizer.param_groups:
             group.setdefault("base_lr", group["lr"])
         self._apply()
+        self._used_lr = self._group_lr()
 
     def current_factor(self) -> float:
         t = self.step_count
         warm = min(1.0, (t + 1) / self.warmup_steps) if self.warmup_steps else 1.0
-        return warm * self.factor(t, self.total_steps)
+        return warm * self.schedule.factor(t)
 
     def _apply(self) -> None:
         f = self.current_factor()
         for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * group.get("lr_mult", 1.0) * f
 
+    def _group_lr(self) -> float:
+        group = self.optimizer.param_groups[0]
+        return group["lr"] / group.get("lr_mult", 1.0)
+
     @property
     def lr(self) -> float:
-        """The learning rate of the first (main) parameter group, as used in the last step."""
-        return self.optimizer.param_groups[0]["lr"]
+        """The base learning rate (times schedule and warm-up) used by the last optimizer step."""
+        return self._used_lr
 
     def step_batch(self) -> None:
+        """Call after each optimizer step: records the rate it used, sets the next one."""
+        self._used_lr = self._group_lr()
         self.step_count += 1
         self._apply()
 
     def step_epoch(self, metrics: dict[str, float]) -> None:
-        """Hook for metric-driven schedules; progress-based ones need nothing here."""
+        """Call after each epoch with its metrics row (metric-driven schedules react here)."""
+        self.schedule.step_epoch(metrics)
+        self._apply()
 
     def state_dict(self) -> dict:
-        return {"step_count": self.step_count}
+        return {"step_count": self.step_count, "used_lr": self._used_lr,
+                "schedule": self.schedule.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.step_count = int(state["step_count"])
+        self.schedule.load_state_dict(state.get("schedule", {}))
         self._apply()
+        self._used_lr = float(state.get("used_lr", self._group_lr()))
+
+    def __repr__(self) -> str:
+        return f"LRScheduler({self.schedule!r}, warmup_steps={self.warmup_steps}, step={self.step_count})"

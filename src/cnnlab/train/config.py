@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from cnnlab.configbase import Section
+from cnnlab.train.early_stopping import EarlyStoppingConfig
 
 
 class TrainConfig(Section):
@@ -13,6 +14,9 @@ class TrainConfig(Section):
     batch_size: int = Field(64, ge=1, description="mini-batch size")
     eval_batch_size: int = Field(1000, ge=1, description="batch size for validation and test")
     log_every: int = Field(50, ge=1, description="steps between progress-bar updates (host syncs)")
+    early_stopping: EarlyStoppingConfig = Field(
+        default_factory=EarlyStoppingConfig, description="early stopping (seeds/001): none, patience "
+        "or threshold; `train.early_stopping: patience` is short for {algorithm: patience}")
 
     @model_validator(mode="after")
     def _some_length(self) -> "TrainConfig":

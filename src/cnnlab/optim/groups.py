@@ -1,0 +1,82 @@
+"""Parameter groups with per-layer learning-rate multipliers (seeds/000: "we don't have to use
+the same learning_rate for the parameters in each layer"; its input layers wanted bigger ones).
+
+A *layer* is a module that owns parameters directly (a conv, a linear, a batch norm), named
+as in ``model.named_modules()`` and numbered in that order from 0. ``optim.layer_lr`` maps a
+layer index (``0``, ``-1`` for the last), a name (``conv1``), a prefix (``features`` selects
+``features.0``, ``features.3``...) or a glob (``fc*``) to a multiplier. Each group carries
+``lr_mult``; :class:`~cnnlab.optim.LRScheduler` sets ``lr = base_lr * lr_mult * schedule``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+from torch import nn
+
+from cnnlab.errors import ConfigError
+
+
+def parameter_layers(model: nn.Module) -> list[str]:
+    """Names of the modules that own parameters directly, in order (index = layer index)."""
+    return [name for name, module in model.named_modules()
+            if any(p.requires_grad for p in module.parameters(recurse=False))]
+
+
+def _describe(layers: list[str]) -> str:
+    return ", ".join(f"{i}: {name or '(model)'}" for i, name in enumerate(layers))
+
+
+def _select(key: str | int, layers: list[str]) -> list[str]:
+    """The layers a ``layer_lr`` key refers to (see the module docstring)."""
+    text = str(key).strip()
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        if not -len(layers) <= index < len(layers):
+            return []
+        return [layers[index]]
+    if text in layers:
+        return [text]
+    return [name for name in layers
+            if name.startswith(text + ".") or fnmatch.fnmatchcase(name, text)]
+
+
+def layer_multipliers(model: nn.Module, layer_lr: dict) -> dict[str, float]:
+    """Layer name -> lr multiplier for the layers ``layer_lr`` selects (others are 1).
+
+    Raises ConfigError naming the key and listing the layers when a key selects nothing, or
+    when two keys give one layer different multipliers.
+    """
+    layers = parameter_layers(model)
+    chosen: dict[str, tuple[str, float]] = {}
+    for key, mult in layer_lr.items():
+        selected = _select(key, layers)
+        if not selected:
+            raise ConfigError(f"optim.layer_lr: no layer '{key}' in {type(model).__name__}. "
+                              f"Layers (index: name): {_describe(layers)}")
+        for name in selected:
+            if name in chosen and chosen[name][1] != mult:
+                raise ConfigError(f"optim.layer_lr: layer '{name}' is selected by '{chosen[name][0]}' "
+                                  f"(x{chosen[name][1]}) and by '{key}' (x{mult}); make them agree")
+            chosen[name] = (str(key), float(mult))
+    return {name: mult for name, (_, mult) in chosen.items()}
+
+
+def param_groups(model: nn.Module, lr: float, layer_lr: dict | None = None) -> list[dict]:
+    """Trainable parameters grouped by multiplier; the multiplier-1 group comes first.
+
+    Each group: ``{"params", "names" (parameter names), "lr", "lr_mult"}``.
+    """
+    mults = layer_multipliers(model, layer_lr or {})
+    groups: dict[float, dict] = {1.0: {"params": [], "names": [], "lr": lr, "lr_mult": 1.0}}
+    seen: set[int] = set()  # a parameter shared by two modules goes in one group only
+    for layer, module in model.named_modules():
+        for pname, p in module.named_parameters(recurse=False):
+            if not p.requires_grad or id(p) in seen:
+                continue
+            seen.add(id(p))
+            mult = mults.get(layer, 1.0)
+            group = groups.setdefault(mult, {"params": [], "names": [], "lr": lr, "lr_mult": mult})
+            group["params"].append(p)
+            group["names"].append(f"{layer}.{pname}" if layer else pname)
+    return [g for g in groups.values() if g["params"]]

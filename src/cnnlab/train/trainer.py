@@ -28,7 +28,8 @@ from cnnlab.config import ExperimentConfig, build_config
 from cnnlab.data import DatasetSplits, DeviceLoader, fit_preprocess, load_data
 from cnnlab.errors import CheckpointError, TrainingDiverged
 from cnnlab.models import build_model
-from cnnlab.optim import LRScheduler, build_optimizer, regularization
+from cnnlab.optim import (LRScheduler, apply_constraints, build_optimizer, clip_gradient_norm,
+                          regularization)
 from cnnlab.train.callbacks import build_callbacks, call_hook
 from cnnlab.train.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from cnnlab.train.device import epoch_seed, resolve_device
@@ -204,17 +205,33 @@ class Trainer:
                 "lr": self.scheduler.lr}
 
     def optimizer_step(self, x: torch.Tensor, y: torch.Tensor):
-        """Forward, loss (data + regularisation), backward, update, schedule. No host sync."""
-        logits = self.model(x)
-        data_loss = F.cross_entropy(logits, y)
-        penalty = regularization(self.cfg.optim, self.model)
-        loss = data_loss if penalty is None else data_loss + penalty
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        """Forward, loss (data + regularisation), backward, clip, update, max-norm, schedule.
+
+        No host sync, except with L-BFGS, whose line search reads the loss.
+        """
+        oc = self.cfg.optim
+        evaluations = []
+
+        def closure() -> torch.Tensor:
+            logits = self.model(x)
+            data_loss = F.cross_entropy(logits, y, label_smoothing=oc.label_smoothing)
+            penalty = regularization(oc, self.model)
+            loss = data_loss if penalty is None else data_loss + penalty
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            clip_gradient_norm(oc, self.model)
+            evaluations.append((logits, data_loss, loss))
+            return loss
+
+        if getattr(self.optimizer, "needs_closure", False):  # L-BFGS re-evaluates the loss
+            self.optimizer.step(closure)
+        else:
+            closure()
+            self.optimizer.step()
+        apply_constraints(oc, self.model)  # max-norm projection after the update
         self.scheduler.step_batch()
         self.step += 1
-        return logits, data_loss, loss
+        return evaluations[0]  # the logits and losses before this step's update
 
     def _check_finite(self, losses: torch.Tensor, i: int) -> None:
         bad = (~torch.isfinite(losses)).nonzero()

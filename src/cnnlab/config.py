@@ -18,6 +18,7 @@ from cnnlab.configbase import Section
 from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
 from cnnlab.models.config import ModelConfig
+from cnnlab.monitor.config import MonitorConfig
 from cnnlab.optim.config import OptimConfig, ScheduleConfig
 from cnnlab.registry import did_you_mean
 from cnnlab.train.config import TrainConfig
@@ -40,6 +41,7 @@ class ExperimentConfig(Section):
     optim: OptimConfig = OptimConfig()
     schedule: ScheduleConfig = ScheduleConfig(name="linear")
     train: TrainConfig = TrainConfig()
+    monitor: MonitorConfig = MonitorConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,50 @@
+"""``layers.csv`` in a run directory: per-layer statistics over time, one row per layer per
+epoch (long format, so any architecture fits). Like metrics.csv it is rewritten atomically
+each epoch and trimmed on resume to the epochs of the checkpoint.
+
+Columns: epoch, step, layer (conv1, fc2, tanh1...), kind (conv, fc, relu, tanh...), and
+- parametric layers: grad_norm (mean over the epoch's log intervals of ||dL/dW||), weight_norm
+  (at epoch end), update_ratio (mean ||dW||/||W|| of the steps right after each interval);
+- nonlinearities: dead_fraction (relu), saturated_fraction (tanh, sigmoid), act_mean, act_std
+  on a fixed probe batch at epoch end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+LAYER_COLUMNS = ["epoch", "step", "layer", "kind", "grad_norm", "weight_norm", "update_ratio",
+                 "dead_fraction", "saturated_fraction", "act_mean", "act_std"]
+FILENAME = "layers.csv"
+
+
+def _parse(text: str):
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_layers(path: Path) -> list[dict]:
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def write_layers(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LAYER_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else (repr(row[k]) if isinstance(row[k], float) else row[k])
+                         for k in LAYER_COLUMNS})
+    tmp = Path(path).with_suffix(".csv.tmp")
+    tmp.write_text(buffer.getvalue())
+    tmp.replace(path)

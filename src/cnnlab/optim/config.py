@@ -178,4 +178,12 @@ class ScheduleConfig(Section):
     @model_validator(mode="after")
     def _schedule_keys_apply(self) -> "ScheduleConfig":
         _check_applicable(self, "schedule", "schedule", SCHEDULE_KEYS)
+        if self.monitor is not None:
+            from cnnlab.errors import ConfigError
+            from cnnlab.optim.monitor import resolve_mode
+
+            try:
+                resolve_mode(self.monitor, self.mode or "auto", "schedule.monitor")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         return self

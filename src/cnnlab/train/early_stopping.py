@@ -39,8 +39,8 @@ class EarlyStoppingConfig(Section):
     monitor: str = Field("val_acc", description="metric column watched (val_acc, val_loss, ...)")
     mode: Literal["auto", "min", "max"] = Field("auto", description="whether the metric should go up (max) "
                                                 "or down (min); auto guesses from the name")
-    min_delta: float = Field(0.0, ge=0, description="an improvement must exceed this to reset patience "
-                             "or double the budget")
+    min_delta: float = Field(0.0, ge=0, description="an improvement over the best so far must exceed "
+                             "this to reset patience or double the budget (any improvement moves the best weights)")
     patience: int = Field(5, ge=1, description="patience: epochs without improvement before stopping")
     min_epochs: int = Field(0, ge=0, description="patience: never stop before this many epochs")
     budget_epochs: float = Field(5.0, gt=0, description="threshold: initial budget, in epochs' worth "
@@ -69,8 +69,7 @@ class EarlyStopping:
         self.best: float | None = None        # best value seen: its epoch's weights are kept
         self.best_epoch = 0
         self.best_val_acc: float | None = None
-        self.reference: float | None = None   # last value that beat the previous one by > min_delta
-        self.wait = 0                         # epochs since the reference last moved
+        self.wait = 0                         # epochs since the last improvement > min_delta
         self.budget = cfg.budget_epochs       # in epochs' worth of examples
 
     def on_train_start(self, trainer) -> None:
@@ -82,13 +81,14 @@ class EarlyStopping:
         """Account for one epoch's row; True when training should stop. (No trainer needed.)"""
         value = metric_value(row, self.cfg.monitor, f"{KEY}.monitor")
         epoch = int(row["epoch"])
-        if improvement(value, self.best, self.mode) > 0:
-            self.best, self.best_epoch, self.best_val_acc = value, epoch, row.get("val_acc")
-        if improvement(value, self.reference, self.mode) > self.cfg.min_delta:
-            self.reference, self.wait = value, 0
+        gain = improvement(value, self.best, self.mode)
+        if gain > self.cfg.min_delta:
+            self.wait = 0
             self.budget = max(self.budget, 2.0 * epoch)  # seeds/001: 2 x data points seen
         else:
             self.wait += 1
+        if gain > 0:  # any improvement moves the best weights (as the Theano tutorial does)
+            self.best, self.best_epoch, self.best_val_acc = value, epoch, row.get("val_acc")
         if self.cfg.algorithm == "patience":
             return epoch >= self.cfg.min_epochs and self.wait >= self.cfg.patience
         return epoch >= self.budget
@@ -107,11 +107,11 @@ class EarlyStopping:
 
     def state_dict(self) -> dict:
         return {"best": self.best, "best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc,
-                "reference": self.reference, "wait": self.wait, "budget": self.budget}
+                "wait": self.wait, "budget": self.budget}
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch = state["best"], int(state["best_epoch"])
-        self.best_val_acc, self.reference = state["best_val_acc"], state["reference"]
+        self.best_val_acc = state["best_val_acc"]
         self.wait, self.budget = int(state["wait"]), float(state["budget"])
 
     def __repr__(self) -> str:

@@ -100,6 +100,28 @@ def _finite(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _loss_fn(net, x, y, penalty_cfg=None):
+    """A closure computing the loss and its gradients (L-BFGS re-evaluates it in its step)."""
+    from cnnlab.optim import regularization
+
+    def closure() -> torch.Tensor:
+        data_loss = F.cross_entropy(net(x).float(), y)
+        penalty = regularization(penalty_cfg, net) if penalty_cfg is not None else None
+        loss = data_loss if penalty is None else data_loss + penalty
+        net.zero_grad(set_to_none=True)
+        loss.backward()
+        return loss
+    return closure
+
+
+def _step(optimizer, closure) -> None:
+    """One update; ``closure`` has already run once for optimizers that do not need it."""
+    if getattr(optimizer, "needs_closure", False):
+        optimizer.step(closure)
+    else:
+        optimizer.step()
+
+
 def probe_network(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Probe:
     """Forward + backward + one step of ``cfg.optim`` at its base lr, on a copy of ``model``.
 
@@ -120,7 +142,7 @@ def probe_network(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor)
     loss.backward()
     grads, weights = grad_norms(layers), weight_norms(layers)
     before = snapshot(layers)
-    optimizer.step()
+    _step(optimizer, _loss_fn(net, x, y, cfg.optim))
     ratios = update_ratios(layers, before)
     numbers = torch.stack([data_loss.detach().float(), x.min().float(), x.max().float()]).tolist()
     return Probe(num_classes=logits.shape[1], loss=numbers[0], input_min=numbers[1], input_max=numbers[2],
@@ -300,17 +322,17 @@ def overfit_check(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     """
     from cnnlab.optim import build_optimizer
 
-    optim_cfg = cfg.optim.model_copy(update={"l2": 0.0}) if "l2" in type(cfg.optim).model_fields else cfg.optim
+    penalties = {k: 0.0 for k in ("l2", "l1") if k in type(cfg.optim).model_fields}
+    optim_cfg = cfg.optim.model_copy(update=penalties)  # the loss below has no penalty either
     net = copy.deepcopy(model).train()
     optimizer = build_optimizer(optim_cfg, net)
     n = len(y)
     losses = []
     acc, step = 0.0, 0
+    closure = _loss_fn(net, x, y)
     for step in range(1, steps + 1):
-        loss = F.cross_entropy(net(x).float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss = closure()
+        _step(optimizer, closure)
         losses.append(loss.detach())
         if progress:
             progress(1)
@@ -319,8 +341,9 @@ def overfit_check(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                 net.eval()
                 acc = (net(x).argmax(1) == y).float().mean().item()
                 net.train()
-            if acc == 1.0 or not math.isfinite(losses[-1].item()):
-                break
+            now = losses[-1].item()
+            if acc == 1.0 or not math.isfinite(now) or now > 10 * losses[0].item():
+                break  # done, or exploded: more steps would not change the verdict
     history = torch.stack(losses).tolist()
     first, last = history[0], history[-1]
     values = {"examples": n, "steps": step, "budget": steps, "train_accuracy": acc,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cnnlab.cli import emit_json
+from cnnlab.physics.metrics import format_report, physics_report
 
 NAME = "evaluate"
 HELP = "test error, per-class accuracy and confusion matrix of a run"
@@ -32,6 +33,8 @@ def evaluate_run(run_dir: str, checkpoint: str = "best", device: str = "auto") -
         "classes": trained.classes,
         "per_class_accuracy": dict(zip(trained.classes, test.per_class_accuracy(n))),
         "confusion_matrix": test.confusion_matrix(n).tolist(),
+        **({"physics": physics_report(test.labels.numpy(), test.probabilities.numpy(), trained.classes,
+                                      splits.extras.get("test"))} if n == 2 else {}),
     }
 
 
@@ -50,4 +53,6 @@ def run(args) -> int:
     print("confusion matrix (rows: true class, columns: predicted):")
     for name, row in zip(result["classes"], result["confusion_matrix"]):
         print(f"  {name:>{width}} " + " ".join(f"{v:5d}" for v in row))
+    if "physics" in result:  # two classes: ROC/AUC/rejection, vs classic jet discriminants
+        print(format_report(result["physics"]))
     return 0

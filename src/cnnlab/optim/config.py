@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from cnnlab.configbase import Section
 
@@ -52,6 +52,12 @@ def _check_applicable(section: Section, section_name: str, registry_name: str, k
             f"{', '.join(f'{section_name}.{k}' for k in stray)} does not apply to {registry_name} "
             f"'{section.name}' ({reads}). Remove it or set it to null; to switch {registry_name}s on "
             f"the command line replace the whole section ({section_name}=NAME), not just {section_name}.name")
+
+
+def _without_unused(data: dict, keys) -> dict:
+    """A dumped section without the rule-specific keys its rule does not read (they are null),
+    so resolved configs (run_dir/config.yaml, --print-config) show only what applies."""
+    return {k: v for k, v in data.items() if not (k in keys and v is None)}
 
 
 def _registry(kind: str):
@@ -131,6 +137,10 @@ class OptimConfig(Section):
     def _rule_defaults(cls, data: Any) -> Any:
         return _fill_defaults(data, "optimizer", "sgd")
 
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler):
+        return _without_unused(handler(self), OPTIM_RULE_KEYS)
+
     @model_validator(mode="after")
     def _rule_keys_apply(self) -> "OptimConfig":
         _check_applicable(self, "optim", "optimizer", OPTIM_RULE_KEYS)
@@ -174,6 +184,10 @@ class ScheduleConfig(Section):
     @classmethod
     def _schedule_defaults(cls, data: Any) -> Any:
         return _fill_defaults(data, "schedule", "linear")
+
+    @model_serializer(mode="wrap")
+    def _omit_unused(self, handler):
+        return _without_unused(handler(self), SCHEDULE_KEYS)
 
     @model_validator(mode="after")
     def _schedule_keys_apply(self) -> "ScheduleConfig":

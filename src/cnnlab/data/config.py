@@ -2,26 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from cnnlab.configbase import Section
 
+StepList = str | list[str | dict[str, Any]]
+
 
 class DataConfig(Section):
-    """Where the images come from and how the validation split is carved.
+    """Where the images come from, how they are preprocessed, augmented and batched.
 
-    ``source`` names an entry of :data:`cnnlab.data.sources.SOURCES` (``mnist``, ``idx``...).
+    ``source`` names an entry of :data:`cnnlab.data.sources.SOURCES` (``mnist``, ``idx``,
+    ``cifar10``, ``folder``, ``npz``, ``hdf5``). ``normalize`` and ``augment`` are pipelines of
+    named steps (:mod:`cnnlab.data.steps`); both are checked when the config is read.
     """
 
     source: str = Field("mnist", description="dataset source name (see `cnnlab list sources`)")
     path: str | None = Field(None, description="folder or file of the dataset; None = default location")
     val_size: int = Field(10_000, ge=0, description="examples carved from train for validation")
     download: bool = Field(True, description="download missing files from the public mirrors")
-    normalize: Literal["standardize", "scale", "none"] = Field(
+    normalize: StepList = Field(
         "standardize",
-        description="standardize: per-channel (x-mean)/std fitted on train; scale: x/255; none",
-    )
+        description="preprocessing fitted on train: a step or a list of steps, e.g. standardize | "
+                    "scale | none | mean_image | channel_mean | std | gcn | pca | zca | patch_whiten "
+                    "(`[scale, {zca: {eps: 0.01}}]`)")
+    augment: list[str | dict[str, Any]] = Field(
+        default_factory=list,
+        description="training-only batch augmentation, in order: crop | flip | alternating_flip | "
+                    "translate | one_pixel_shift | rotate_scale | elastic | cutout "
+                    "(`[{crop: {padding: 4}}, flip]`)")
+    expand_shifts: bool = Field(
+        False, description="Nielsen's expansion: add 4 one-pixel-shifted copies of every training image")
+    balance: Literal["none", "sample", "weight"] = Field(
+        "none", description="class imbalance: sample = class-balanced sampling; weight = class-weighted loss")
     device_dtype: Literal["uint8", "float16", "float32"] = Field(
         "uint8", description="storage dtype of the dataset on the training device")
+    test_split: float = Field(
+        0.2, gt=0, lt=1, description="fraction of each class held out as test when a folder has no train/test")
+    channels: int | None = Field(
+        None, ge=1, le=4, description="convert folder images to this many channels; None = as the first image")
+    layout: Literal["auto", "nchw", "nhwc"] = Field(
+        "auto", description="axis order of .npz/HDF5 image arrays; auto: channels are the smaller of axes 1 and 3")
+    cache: bool = Field(True, description="cache decoded image folders as .npz in the data cache")
+
+    @field_validator("normalize")
+    @classmethod
+    def _check_normalize(cls, value):
+        from cnnlab.data.preprocess import build_preprocess
+
+        build_preprocess(value)  # raises ValueError naming data.normalize and the step
+        return value
+
+    @field_validator("augment")
+    @classmethod
+    def _check_augment(cls, value):
+        from cnnlab.data.augment import build_augment
+
+        build_augment(value)
+        return value

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.config import ExperimentConfig, build_config
-from cnnlab.data import DatasetSplits, DeviceLoader, fit_preprocess, load_data
+from cnnlab.data import DatasetSplits, build_train_loader, fit_preprocess, load_data, loss_weights
 from cnnlab.errors import CheckpointError, TrainingDiverged
 from cnnlab.models import build_model
 from cnnlab.optim import (LRScheduler, apply_constraints, build_optimizer, clip_gradient_norm,
@@ -101,11 +101,15 @@ class Trainer:
         self.train_data.labels = self.train_data.labels.to(self.device)
 
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg.model, self.splits.input_shape, self.splits.num_classes).to(self.device)
+        model_input = self.preprocess.output_shape(self.splits.input_shape)  # whitening may reshape
+        self.model = build_model(cfg.model, model_input, self.splits.num_classes).to(self.device)
         self.optimizer = build_optimizer(cfg.optim, self.model)
 
         tc = cfg.train
-        self.loader = DeviceLoader(self.train_data, tc.batch_size, shuffle=True, preprocess=self.preprocess)
+        # Augmentation and class-balanced sampling apply to the training split only.
+        self.loader = build_train_loader(cfg.data, self.train_data, tc.batch_size, self.preprocess,
+                                         self.splits.num_classes)
+        self.class_weight = loss_weights(cfg.data, self.splits, self.device)  # data.balance: weight
         # seeds/003: iterations_per_epoch = ceil(num_train / batch_size)
         self.steps_per_epoch = len(self.loader)
         self.total_steps = tc.iterations or tc.epochs * self.steps_per_epoch
@@ -179,7 +183,7 @@ class Trainer:
         started = time.perf_counter()
         self.progress.start_epoch(self.epoch + 1, self.epochs, steps)
 
-        for i, (x, y) in enumerate(self.loader.iterate(order)):
+        for i, (x, y) in enumerate(self.loader.iterate(order, epoch=self.epoch)):
             if i == steps:
                 break
             logits, data_loss, loss = self.optimizer_step(x, y)
@@ -214,7 +218,8 @@ class Trainer:
 
         def closure() -> torch.Tensor:
             logits = self.model(x)
-            data_loss = F.cross_entropy(logits, y, label_smoothing=oc.label_smoothing)
+            data_loss = F.cross_entropy(logits, y, weight=self.class_weight,
+                                        label_smoothing=oc.label_smoothing)
             penalty = regularization(oc, self.model)
             loss = data_loss if penalty is None else data_loss + penalty
             self.optimizer.zero_grad(set_to_none=True)

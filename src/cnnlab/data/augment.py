@@ -1,0 +1,269 @@
+"""Augmentation on whole batches on the training device (airbench's loader; seeds/004).
+
+Each op maps a float batch ``N x C x H x W`` (already preprocessed) to one of the same shape,
+drawing its randomness from torch's global RNG on the batch's device, which the trainer
+re-seeds from ``(seed, epoch)`` at every epoch: a run, and a resumed run, see the same
+augmented images. Augmentation is applied to the training split only.
+
+``data.augment`` lists the ops in order, e.g. ``[{crop: {padding: 4}}, flip, {cutout: {size: 8}}]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from cnnlab.data.steps import build_step, parse_steps, step_repr
+from cnnlab.registry import Registry
+
+AUGMENTATIONS: Registry = Registry("augmentation")
+
+
+class Op:
+    """Base: ``__call__(x, index, epoch)``; ``index`` are the examples' positions in the
+    dataset (for derandomised ops), ``epoch`` the 0-based epoch."""
+
+    name = "op"
+
+    def __call__(self, x: torch.Tensor, index: torch.Tensor, epoch: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __repr__(self) -> str:
+        return step_repr(self.name, **self.params())
+
+
+def register(name: str):
+    def add(cls):
+        cls.name = name
+        return AUGMENTATIONS.register(name)(cls)
+    return add
+
+
+def shift_batch(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, pad: int,
+                mode: str = "constant") -> torch.Tensor:
+    """Translate image i by (dy_i, dx_i) pixels, |d| <= pad, filling with zeros or reflections.
+
+    Equivalent to padding by ``pad`` and cropping the window at offset (pad - dy, pad - dx);
+    done with two gathers so the whole batch moves at once.
+    """
+    n, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad), mode=mode)
+    rows = (pad - dy)[:, None] + torch.arange(h, device=x.device)
+    cols = (pad - dx)[:, None] + torch.arange(w, device=x.device)
+    out = padded.gather(2, rows[:, None, :, None].expand(n, c, h, w + 2 * pad))
+    return out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
+
+
+@register("crop")
+class RandomCrop(Op):
+    """Random crop after padding by ``padding`` pixels (equivalently, a random translation
+    by up to ``padding`` pixels in each direction); ``mode`` fills the border: ``reflect``
+    or ``constant`` (zeros, i.e. the training mean after centring)."""
+
+    def __init__(self, padding: int = 4, mode: str = "reflect"):
+        if padding < 0:
+            raise ValueError(f"padding must be >= 0, got {padding}")
+        if mode not in ("reflect", "constant", "replicate"):
+            raise ValueError(f"mode must be reflect, constant or replicate, got {mode!r}")
+        self.padding, self.mode = int(padding), mode
+
+    def __call__(self, x, index, epoch):
+        if self.padding == 0:
+            return x
+        n, p = len(x), self.padding
+        dy = torch.randint(-p, p + 1, (n,), device=x.device)
+        dx = torch.randint(-p, p + 1, (n,), device=x.device)
+        return shift_batch(x, dy, dx, p, self.mode)
+
+
+@register("flip")
+class RandomFlip(Op):
+    """Horizontal flip of each image with probability ``p``."""
+
+    def __init__(self, p: float = 0.5):
+        if not 0 <= p <= 1:
+            raise ValueError(f"p must be in [0, 1], got {p}")
+        self.p = float(p)
+
+    def __call__(self, x, index, epoch):
+        mask = torch.rand(len(x), device=x.device) < self.p
+        return torch.where(mask[:, None, None, None], x.flip(3), x)
+
+
+@register("alternating_flip")
+class AlternatingFlip(Op):
+    """airbench's derandomised flip: each image gets a fixed pseudo-random parity b_i (a hash
+    of its index and ``seed``) and is flipped in epoch e iff b_i XOR (e mod 2). Every image is
+    seen both ways in every two consecutive epochs, which random flipping does not ensure."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = int(seed)
+
+    def __call__(self, x, index, epoch):
+        # Knuth's multiplicative hash; bit 16 is well mixed for consecutive indices.
+        parity = ((index.long() * 2654435761 + self.seed * 40503) >> 16) & 1
+        mask = (parity ^ (epoch % 2)).bool()
+        return torch.where(mask[:, None, None, None], x.flip(3), x)
+
+
+@register("translate")
+class RandomTranslate(Op):
+    """Random translation by up to ``pixels`` in x and y, zero fill (= ``crop`` with
+    ``mode: constant``)."""
+
+    def __init__(self, pixels: int = 2):
+        if pixels < 0:
+            raise ValueError(f"pixels must be >= 0, got {pixels}")
+        self.pixels = int(pixels)
+
+    def __call__(self, x, index, epoch):
+        return RandomCrop(self.pixels, "constant")(x, index, epoch)
+
+
+@register("one_pixel_shift")
+class OnePixelShift(Op):
+    """Nielsen's expansion (seeds/004) drawn at random: each image is left as is or moved by
+    one pixel up, down, left or right (zero fill), each with probability 1/5. See also
+    ``data.expand_shifts`` for the explicit 5x expanded training set."""
+
+    def __call__(self, x, index, epoch):
+        moves = torch.tensor([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]], device=x.device)
+        choice = moves[torch.randint(0, 5, (len(x),), device=x.device)]
+        return shift_batch(x, choice[:, 0], choice[:, 1], 1, "constant")
+
+
+def _affine(x: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
+    grid = F.affine_grid(matrices, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+@register("rotate_scale")
+class RandomRotateScale(Op):
+    """Small random rotations (uniform in +-``degrees``) and zooms (uniform in
+    [1 - ``scale``, 1 + ``scale``]) about the image centre, bilinear, zero fill (seeds/004:
+    "shifted/rotated/scaled images")."""
+
+    def __init__(self, degrees: float = 10.0, scale: float = 0.1):
+        if degrees < 0 or not 0 <= scale < 1:
+            raise ValueError(f"need degrees >= 0 and 0 <= scale < 1, got {degrees}, {scale}")
+        self.degrees, self.scale = float(degrees), float(scale)
+
+    def __call__(self, x, index, epoch):
+        n = len(x)
+        angle = (torch.rand(n, device=x.device) * 2 - 1) * math.radians(self.degrees)
+        zoom = 1 + (torch.rand(n, device=x.device) * 2 - 1) * self.scale
+        return self.transform(x, angle, zoom)
+
+    @staticmethod
+    def transform(x: torch.Tensor, angle: torch.Tensor, zoom: torch.Tensor) -> torch.Tensor:
+        """Rotate image i by ``angle[i]`` radians and zoom by ``zoom[i]`` about its centre."""
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom  # grid maps output -> input
+        zero = torch.zeros_like(cos)
+        matrices = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+        return _affine(x, matrices.to(x.dtype))
+
+
+def gaussian_kernel(sigma: float, device) -> torch.Tensor:
+    radius = max(1, int(math.ceil(3 * sigma)))
+    t = torch.arange(-radius, radius + 1, device=device, dtype=torch.float32)
+    k = torch.exp(-t**2 / (2 * sigma**2))
+    return k / k.sum()
+
+
+@register("elastic")
+class ElasticDistortion(Op):
+    """Elastic distortion (Simard, Steinkraus & Platt 2003, s.2): a random displacement field
+    u, v ~ U(-1, 1) per pixel, smoothed by a Gaussian of std ``sigma`` pixels and scaled by
+    ``alpha`` pixels, moves every pixel (bilinear interpolation). Simard used sigma = 4,
+    alpha = 34 on MNIST; ``p`` is the fraction of images distorted."""
+
+    def __init__(self, alpha: float = 34.0, sigma: float = 4.0, p: float = 1.0):
+        if alpha < 0 or sigma <= 0 or not 0 <= p <= 1:
+            raise ValueError(f"need alpha >= 0, sigma > 0, 0 <= p <= 1 (got {alpha}, {sigma}, {p})")
+        self.alpha, self.sigma, self.p = float(alpha), float(sigma), float(p)
+
+    def __call__(self, x, index, epoch):
+        n, _, h, w = x.shape
+        field = torch.rand(n, 2, h, w, device=x.device) * 2 - 1
+        k = gaussian_kernel(self.sigma, x.device)
+        r = len(k) // 2
+        # Separable Gaussian smoothing of both displacement components at once.
+        field = F.conv2d(F.pad(field, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).expand(2, 1, 1, -1), groups=2)
+        field = F.conv2d(F.pad(field, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).expand(2, 1, -1, 1), groups=2)
+        field = field * self.alpha * (torch.rand(n, device=x.device) < self.p)[:, None, None, None]
+        ys = torch.linspace(-1, 1, h, device=x.device)
+        xs = torch.linspace(-1, 1, w, device=x.device)
+        base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)  # H x W x (x, y)
+        # pixels -> normalised coordinates (align_corners=True: 2 / (size - 1) per pixel)
+        offset = torch.stack([field[:, 0] * 2 / max(w - 1, 1), field[:, 1] * 2 / max(h - 1, 1)], -1)
+        grid = (base + offset).to(x.dtype)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+@register("cutout")
+class Cutout(Op):
+    """Cutout (DeVries & Taylor 2017): zero a ``size x size`` square at a uniformly random
+    centre (it may stick out of the image) in a fraction ``p`` of the images. After
+    centring, zero is the training mean."""
+
+    def __init__(self, size: int = 8, p: float = 1.0):
+        if size < 1 or not 0 <= p <= 1:
+            raise ValueError(f"need size >= 1 and 0 <= p <= 1, got {size}, {p}")
+        self.size, self.p = int(size), float(p)
+
+    def __call__(self, x, index, epoch):
+        n, _, h, w = x.shape
+        cy = torch.randint(0, h, (n, 1), device=x.device)
+        cx = torch.randint(0, w, (n, 1), device=x.device)
+        top, left = cy - self.size // 2, cx - self.size // 2
+        rows = torch.arange(h, device=x.device)[None]
+        cols = torch.arange(w, device=x.device)[None]
+        in_rows = (rows >= top) & (rows < top + self.size)
+        in_cols = (cols >= left) & (cols < left + self.size)
+        hole = in_rows[:, :, None] & in_cols[:, None, :]
+        hole &= (torch.rand(n, device=x.device) < self.p)[:, None, None]
+        return x.masked_fill(hole[:, None], 0.0)
+
+
+class Augment:
+    """The ops of ``data.augment`` in order, applied to a whole training batch."""
+
+    def __init__(self, ops: list[Op]):
+        self.ops = ops
+
+    def __call__(self, x: torch.Tensor, index: torch.Tensor | None = None, epoch: int = 0) -> torch.Tensor:
+        if index is None:
+            index = torch.arange(len(x), device=x.device)
+        for op in self.ops:
+            x = op(x, index, epoch)
+        return x
+
+    def __bool__(self) -> bool:
+        return bool(self.ops)
+
+    def __repr__(self) -> str:
+        return "Augment(" + ", ".join(map(repr, self.ops)) + ")"
+
+
+def build_augment(spec) -> Augment:
+    """The ``data.augment`` list as an :class:`Augment` (empty list: no augmentation)."""
+    specs = parse_steps(spec, "data.augment") if spec else []
+    return Augment([build_step(s, AUGMENTATIONS, "data.augment") for s in specs])
+
+
+def expand_one_pixel_shifts(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nielsen's expanded training set (seeds/004): every image plus its copies displaced by
+    one pixel up, down, left and right (zero fill) -- 5x the examples."""
+    copies = [images]
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        shifted = torch.zeros_like(images)
+        h, w = images.shape[2:]
+        shifted[:, :, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+            images[:, :, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+        copies.append(shifted)
+    return torch.cat(copies), labels.repeat(5)

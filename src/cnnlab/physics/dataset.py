@@ -1,7 +1,7 @@
 """The ``jets`` dataset sources: a file from ``cnnlab data jets`` -> :class:`DatasetSplits`.
 
 - **split by block**: a fraction ``data.test_split`` of the generator blocks is the test set
-  (block b is test if frac(b * 0.618...) < test_split: a low-discrepancy sequence), so both
+  (block b is test if frac((b + 1) * 0.618...) < test_split: a low-discrepancy sequence), so both
   jets of an event stay on one side and the test set does not change when the file is
   appended to;
 - **class balance** (seeds/000 s.3.1: "the same number of quark jets and gluon jets"): the
@@ -52,7 +52,7 @@ _GOLDEN = (np.sqrt(5.0) - 1) / 2
 
 def split_masks(block: np.ndarray, test_split: float) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) masks from each jet's generator block."""
-    test = np.modf(np.asarray(block, dtype=np.float64) * _GOLDEN)[0] < test_split
+    test = np.modf((np.asarray(block, dtype=np.float64) + 1) * _GOLDEN)[0] < test_split
     return ~test, test
 
 

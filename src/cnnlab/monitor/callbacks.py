@@ -55,8 +55,9 @@ class SanityAtStart:
 class LayerMonitor:
     """Per-layer gradient norms, update ratios, dead/saturated fractions -> layers.csv."""
 
-    def __init__(self, probe_examples: int, tensorboard: bool):
+    def __init__(self, probe_examples: int, write_csv: bool = True, tensorboard: bool = False):
         self.probe_examples = probe_examples
+        self.write_csv = write_csv
         self.tensorboard = tensorboard
         self.rows: list[dict] = []
         self.tb = None
@@ -111,7 +112,8 @@ class LayerMonitor:
                  "saturated_fraction": a.saturated_fraction, "act_mean": a.mean, "act_std": a.std}
                 for a in activations]
         self.rows += new
-        write_layers(self.path, self.rows)
+        if self.write_csv:
+            write_layers(self.path, self.rows)
         if self.tb is not None:
             self.tb.log_epoch(model, tuple(trainer.splits.input_shape), row, new)
         self._reset(trainer.device)
@@ -130,4 +132,6 @@ def _monitor(cfg):
         from cnnlab.monitor.tensorboard import require_tensorboard
 
         require_tensorboard()  # fail before any training, not after the first epoch
-    return LayerMonitor(mc.probe_examples, mc.tensorboard) if (mc.layer_stats or mc.tensorboard) else None
+    if not (mc.layer_stats or mc.tensorboard):
+        return None
+    return LayerMonitor(mc.probe_examples, write_csv=mc.layer_stats, tensorboard=mc.tensorboard)

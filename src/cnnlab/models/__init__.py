@@ -7,6 +7,9 @@ shape inference (:mod:`cnnlab.models.build`) and initialised (:mod:`cnnlab.model
 
 from __future__ import annotations
 
+from torch import nn
+
+from cnnlab.errors import ConfigError
 from cnnlab.models.build import Network
 from cnnlab.models.config import ModelConfig
 from cnnlab.models.init import INITS, initialize
@@ -19,17 +22,20 @@ SPEC_DEFAULTS = ZooModel(name="", spec="", source="", init="glorot", zero_last=F
                          dropout_mode="inverted", pool_round="strict")
 
 
-def resolve_arch(arch) -> tuple[ZooModel | None, list[LayerSpec]]:
-    """``model.arch`` -> (zoo entry or None, layers). Raises :class:`SpecError`."""
+def resolve_arch(arch) -> tuple[ZooModel | None, list[LayerSpec] | None]:
+    """``model.arch`` -> (zoo entry or None, layers). Raises :class:`SpecError`.
+
+    A registry entry that is not a :class:`ZooModel` is a plain factory
+    ``(input_shape, num_classes) -> nn.Module`` (custom models, test doubles): no layers."""
     if isinstance(arch, str) and arch.strip() in MODELS:
         entry = MODELS.get(arch.strip())
-        return entry, entry.layers
+        return entry, (entry.layers if isinstance(entry, ZooModel) else None)
     try:
         return None, parse_spec(arch, "model.arch")
     except SpecError as exc:
         if isinstance(arch, str) and len(arch.split()) == 1:
-            raise SpecError(f"'{arch}' is neither a zoo model nor a layer spec.{did_you_mean(arch, MODELS.names())} "
-                            f"Models: {', '.join(MODELS.names())}. As a spec: {exc}") from None
+            raise SpecError(f"unknown model '{arch}'.{did_you_mean(arch, MODELS.names())} "
+                            f"Models: {', '.join(MODELS.names())}. (Nor is it a layer spec: {exc})") from None
         raise
 
 
@@ -63,9 +69,15 @@ def set_dropout_rates(specs: list[LayerSpec], keep: list[float] | None = None,
     return _with_rates(specs, list(rates), key, [0])
 
 
-def build_model(cfg: ModelConfig, input_shape: tuple[int, int, int], num_classes: int) -> Network:
+def build_model(cfg: ModelConfig, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """Build ``cfg.arch`` for inputs of ``input_shape`` (C, H, W) and ``num_classes`` outputs."""
     entry, specs = resolve_arch(cfg.arch)
+    if specs is None:
+        options = [k for k in ("init", "zero_last", "dropout_mode", "keep", "drop") if getattr(cfg, k) is not None]
+        if options:
+            raise ConfigError(f"model '{cfg.arch}' is a custom factory; model.{', model.'.join(options)} "
+                              f"only apply to zoo models and specs")
+        return entry(tuple(input_shape), num_classes)
     defaults = entry or SPEC_DEFAULTS
     name = f"zoo model '{entry.name}'" if entry else "the spec"
     specs = set_dropout_rates(specs, cfg.keep, cfg.drop, name)

@@ -1,0 +1,126 @@
+"""Numerical gradient checking (seeds/003 "Gradient Checking", the cs231n recipe).
+
+The layer (or network) runs in float64 in training mode on a random input; the scalar
+``f = sum(R * layer(x))`` with a fixed random ``R`` is differentiated two ways:
+
+* analytic: autograd's backward pass, the gradient being tested;
+* numeric: centred differences ``(f(w + h) - f(w - h)) / 2h`` per checked entry, O(h^2) accurate.
+
+The relative error per entry is ``|a - n| / max(|a|, |n|, z)`` and each parameter (and the
+input) reports its maximum. ``z = 1e-3 * max |a|`` over all gradients of the check: an entry
+a thousand times smaller than the largest gradient is compared on that scale, because the
+difference quotient carries ~1e-10 of rounding noise (eps |f| / h) and a gradient that is
+exactly zero (a conv bias before batch norm) would otherwise report pure noise as error 1.
+cs231n: below 1e-7 is good; we require 1e-6.
+Dropout layers reuse one mask for every evaluation (``frozen_dropout_masks``), batch norm uses
+batch statistics (training mode), so ``f`` is a fixed smooth function of the weights.
+All randomness comes from a forked, seeded torch RNG: results are reproducible and the
+caller's RNG state is untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from cnnlab.models.build import BuildContext, build_layers, volume
+from cnnlab.models.layers import frozen_dropout_masks
+from cnnlab.models.spec import parse_spec
+
+TOLERANCE = 1e-6
+
+#: The layer checks run by ``cnnlab gradcheck`` with no argument: every layer kind, on a
+#: small input volume (C, H, W) or vector (N,). Maxout is checked behind conv and fc layers.
+LAYER_CHECKS: list[tuple[str, tuple[int, ...]]] = [
+    ("conv3-4", (2, 6, 6)), ("conv3-3s2p1", (2, 7, 7)), ("fc5", (2, 3, 3)), ("fc4", (6,)),
+    ("pool2", (2, 6, 6)), ("pool3s2", (2, 7, 7)), ("pool2:ceil", (2, 5, 5)), ("avgpool2", (2, 6, 6)),
+    ("avgpool3s2p1", (2, 7, 7)), ("gap", (3, 4, 4)), ("flatten", (2, 3, 3)),
+    ("bn", (3, 4, 4)), ("bn", (6,)),
+    ("sigmoid", (2, 3, 3)), ("tanh", (2, 3, 3)), ("relu", (2, 3, 3)), ("lrelu0.1", (2, 3, 3)),
+    ("prelu", (2, 3, 3)), ("elu", (2, 3, 3)), ("arctan", (2, 3, 3)), ("softplus", (2, 3, 3)),
+    ("conv3-3p1 maxout2", (2, 5, 5)), ("fc4 maxout3", (6,)), ("conv3-2p1 bn maxout2", (2, 5, 5)),
+    ("keep0.6:inverted", (2, 3, 3)), ("keep0.6:classic", (2, 3, 3)), ("drop0.3:classic", (8,)),
+    ("res(conv3-2p1 bn relu)", (2, 5, 5)), ("softmax", (5,)),
+]
+
+
+def _relative_errors(analytic: torch.Tensor, numeric: torch.Tensor, floor: float) -> torch.Tensor:
+    scale = torch.maximum(analytic.abs(), numeric.abs()).clamp_min(floor)
+    return (analytic - numeric).abs() / scale
+
+
+def _entries(numel: int, samples: int | None) -> torch.Tensor:
+    if samples is None or numel <= samples:
+        return torch.arange(numel)
+    return torch.randperm(numel)[:samples]
+
+
+def check_module(module: nn.Module, input_shape: tuple[int, ...], batch: int = 4, h: float = 1e-5,
+                 samples: int | None = None, seed: int = 0) -> list[dict]:
+    """Gradient-check ``module`` (a copy, in float64) on a random batch of ``input_shape``.
+
+    Returns one record per parameter and one for the input: name, shape, entries checked,
+    max relative error, max absolute error. ``samples`` caps the entries checked per tensor
+    (random entries; None = all)."""
+    model = copy.deepcopy(module).double().train()
+    with torch.random.fork_rng(devices=[]), frozen_dropout_masks(model):
+        torch.manual_seed(seed)
+        x = torch.randn(batch, *input_shape, dtype=torch.float64, requires_grad=True)
+        out = model(x)  # draws the dropout masks, reused from now on
+        weights = torch.randn_like(out)
+
+        def f() -> float:
+            with torch.no_grad():
+                return float((model(x) * weights).sum())
+
+        model.zero_grad()
+        (out * weights).sum().backward()
+        targets = [(name, p) for name, p in model.named_parameters()] + [("input", x)]
+        floor = 1e-3 * max(float(t.grad.abs().max()) for _, t in targets)
+        records = []
+        for name, tensor in targets:
+            analytic = tensor.grad.detach().reshape(-1).clone()
+            flat = tensor.data.view(-1)
+            idx = _entries(flat.numel(), samples)
+            numeric = torch.empty(len(idx), dtype=torch.float64)
+            for j, i in enumerate(idx.tolist()):
+                old = float(flat[i])
+                flat[i] = old + h
+                plus = f()
+                flat[i] = old - h
+                minus = f()
+                flat[i] = old
+                numeric[j] = (plus - minus) / (2 * h)
+            rel = _relative_errors(analytic[idx], numeric, floor)
+            records.append({"name": name, "shape": list(tensor.shape), "checked": len(idx),
+                            "max_rel_error": float(rel.max()) if len(idx) else 0.0,
+                            "max_abs_error": float((analytic[idx] - numeric).abs().max()) if len(idx) else 0.0})
+    return records
+
+
+def check_layers(spec: str, input_shape: tuple[int, ...], **kwargs) -> list[dict]:
+    """Gradient-check the layers of a spec fragment (``"conv3-3p1 maxout2"``) on ``input_shape``."""
+    layers, _, _ = build_layers(parse_spec(spec, "gradcheck"), tuple(input_shape), BuildContext(num_classes=10))
+    return check_module(layers, input_shape, **kwargs)
+
+
+def worst(records: list[dict]) -> float:
+    return max((r["max_rel_error"] for r in records), default=0.0)
+
+
+def default_input_shape(spec: str) -> tuple[int, ...]:
+    """A small input for a layer given on the command line: a 2 x 6 x 6 volume."""
+    for name, shape in LAYER_CHECKS:
+        if name == spec:
+            return shape
+    return (2, 6, 6)
+
+
+def describe(shape: tuple[int, ...]) -> str:
+    return volume(shape) if len(shape) in (1, 3) else "x".join(map(str, shape))
+
+
+__all__ = ["LAYER_CHECKS", "TOLERANCE", "check_layers", "check_module", "describe", "worst", "math"]

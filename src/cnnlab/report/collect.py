@@ -1,0 +1,77 @@
+"""Everything a report shows about one run, read from its run directory: metrics.csv (the
+source of truth), layers.csv, sanity.json, and the test-set predictions of its checkpoint."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from cnnlab.errors import CheckpointError
+from cnnlab.monitor.layerlog import FILENAME as LAYERS_FILE, read_layers
+from cnnlab.train.evaluation import SplitResult
+from cnnlab.train.inference import TrainedModel
+from cnnlab.train.rundir import RunDir
+
+
+@dataclass
+class RunData:
+    path: Path
+    name: str
+    metrics: list[dict]
+    layers: list[dict]
+    sanity: dict | None
+    trained: TrainedModel
+    test: SplitResult
+    test_images: torch.Tensor           # stored format (uint8 N x C x H x W), CPU
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def cfg(self):
+        return self.trained.cfg
+
+    @property
+    def classes(self) -> list[str]:
+        return self.trained.classes
+
+    def column(self, key: str) -> tuple[list[int], list[float]]:
+        """(epochs, values) of a metrics.csv column, skipping empty cells."""
+        pairs = [(r["epoch"], r[key]) for r in self.metrics if isinstance(r.get(key), (int, float))]
+        return [p[0] for p in pairs], [float(p[1]) for p in pairs]
+
+    def final_numbers(self) -> dict:
+        """The row of the "all results" table (seeds/000 fig. 2.8)."""
+        last = self.metrics[-1]
+        val = [r["val_acc"] for r in self.metrics if isinstance(r.get("val_acc"), (int, float))]
+        arch = self.cfg.model.arch if isinstance(self.cfg.model.arch, str) else "(layer list)"
+        return {
+            "run": self.name, "model": arch, "optimizer": self.cfg.optim.name, "lr": self.cfg.optim.lr,
+            "epochs": int(last["epoch"]), "checkpoint_epoch": self.trained.checkpoint_epoch,
+            "parameters": sum(p.numel() for p in self.trained.model.parameters()),
+            "train_error": 1.0 - float(last["train_acc"]),
+            "best_val_error": (1.0 - max(val)) if val else None,
+            "test_error": self.test.error, "test_loss": self.test.loss,
+            "train_seconds": sum(float(r.get("seconds") or 0.0) for r in self.metrics),
+        }
+
+
+def collect_run(path: str | Path, checkpoint: str = "best", device: str = "auto") -> RunData:
+    from cnnlab.data import load_data
+    from cnnlab.train.evaluation import evaluate_split
+    from cnnlab.train.inference import load_trained
+
+    run = RunDir.open(path)
+    metrics = run.read_metrics()
+    if not metrics:
+        raise CheckpointError(f"{path}: no finished epoch yet ({run.metrics_path.name} is missing or "
+                              "empty); nothing to report")
+    trained = load_trained(run.path, checkpoint, device)
+    splits = load_data(trained.cfg.data, trained.cfg.seed)
+    test = evaluate_split(trained.model, splits.test.to(trained.device), trained.preprocess,
+                          trained.cfg.train.eval_batch_size)
+    sanity_path = run.path / "sanity.json"
+    sanity = json.loads(sanity_path.read_text()) if sanity_path.is_file() else None
+    return RunData(run.path, run.path.name, metrics, read_layers(run.path / LAYERS_FILE), sanity,
+                   trained, test, splits.test.images.cpu())

@@ -100,7 +100,7 @@ def test_layers_are_numbered_in_order():
 
 
 def test_multiplier_by_index_name_and_negative_index():
-    groups = groups_by_mult(small_net(), {0: 10.0, "5": 0.5})
+    groups = groups_by_mult(small_net(), {0: 10.0, "3": 0.5})  # "3": index, as saved configs write it
     assert groups == {1.0: ["1.weight", "1.bias", "4.weight", "4.bias"],
                       10.0: ["0.weight", "0.bias"], 0.5: ["5.weight", "5.bias"]}
     assert groups_by_mult(small_net(), {-1: 3.0})[3.0] == ["5.weight", "5.bias"]
@@ -114,6 +114,7 @@ def test_multiplier_by_prefix_and_glob_on_named_modules():
             self.fc1, self.fc2 = nn.Linear(2, 2), nn.Linear(2, 2)
 
     groups = groups_by_mult(Net(), {"features": 4.0, "fc*": 2.0})
+    assert groups_by_mult(Net(), {"features.1": 3.0})[3.0] == ["features.1.weight", "features.1.bias"]
     assert groups[4.0] == ["features.0.weight", "features.0.bias", "features.1.weight", "features.1.bias"]
     assert groups[2.0] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
 

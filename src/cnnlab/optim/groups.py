@@ -3,9 +3,9 @@ the same learning_rate for the parameters in each layer"; its input layers wante
 
 A *layer* is a module that owns parameters directly (a conv, a linear, a batch norm), named
 as in ``model.named_modules()`` and numbered in that order from 0. ``optim.layer_lr`` maps a
-layer index (``0``, ``-1`` for the last; a YAML integer), a name (``conv1``; a string, so
-``"5"`` is the module named 5), a prefix (``features`` selects ``features.0``,
-``features.3``...) or a glob (``fc*``) to a multiplier. Each group carries
+layer index (``0``, ``-1`` for the last; digits always mean an index, so the unnamed
+children of an ``nn.Sequential`` are selected by index), a name (``conv1``), a prefix
+(``features`` selects ``features.0``, ``features.3``...) or a glob (``fc*``) to a multiplier. Each group carries
 ``lr_mult``; :class:`~cnnlab.optim.LRScheduler` sets ``lr = base_lr * lr_mult * schedule``.
 """
 
@@ -31,11 +31,12 @@ def _describe(layers: list[str]) -> str:
 def _select(key: str | int, layers: list[str]) -> list[str]:
     """The layers a ``layer_lr`` key refers to (see the module docstring)."""
     text = str(key).strip()
-    if not isinstance(key, int) and text in layers:  # a name, even an all-digit one ('5' in a Sequential)
-        return [text]
+    # Digits are an index even as a string: the saved config.yaml (JSON-mode dump) turns 0 into "0".
     if text.lstrip("-").isdigit():
         index = int(text)
         return [layers[index]] if -len(layers) <= index < len(layers) else []
+    if text in layers:
+        return [text]
     return [name for name in layers
             if name.startswith(text + ".") or fnmatch.fnmatchcase(name, text)]
 

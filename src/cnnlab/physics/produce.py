@@ -10,7 +10,11 @@ appends blocks after the last one.
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -24,11 +28,31 @@ _WORKER: JetGenerator | None = None
 
 def _init_worker(settings_json: str, seed: int) -> None:
     global _WORKER
+    # Ctrl-C reaches the whole process group; only the parent (the file's writer) reacts.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER = JetGenerator(JetSettings.model_validate_json(settings_json), seed)
 
 
 def _make_block(index: int):
     return _WORKER.block(index)
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (kill, a batch system's time limit) stops like Ctrl-C: the file is closed at a
+    block boundary. (A job started with `&` from a script ignores SIGINT; SIGTERM still works.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def generate_file(path: str | Path, n_jets: int, settings: JetSettings, seed: int = 0,
@@ -43,10 +67,18 @@ def generate_file(path: str | Path, n_jets: int, settings: JetSettings, seed: in
         bar = tqdm(total=n_jets, initial=min(before_jets, n_jets), unit="jet", disable=not progress,
                    desc=f"jets -> {Path(path).name}", dynamic_ncols=True)
         try:
-            if out.n_jets < n_jets:
-                blocks = _serial(out, n_jets, settings, seed, bar) if workers <= 1 else \
-                    _parallel(out, n_jets, settings, seed, workers, bar)
+            with _terminate_as_interrupt():
+                if out.n_jets < n_jets:
+                    if workers <= 1:
+                        _serial(out, n_jets, settings, seed, bar)
+                    else:
+                        _parallel(out, n_jets, settings, seed, workers, bar)
             bar.close()
+        except KeyboardInterrupt:
+            bar.close()
+            print(f"{path}: stopped with {out.n_jets} jets in {out.n_blocks} complete blocks; "
+                  "run the same command again to resume", file=sys.stderr)
+            raise
         except BaseException:
             bar.close()
             raise

@@ -78,3 +78,18 @@ def test_best_cut_error_brute_force():
     scores = np.array([0.9, 0.8, 0.7, 0.2, 0.1])
     fpr, tpr, _ = roc_curve(labels, scores)
     assert best_cut_error(labels, fpr, tpr) == pytest.approx(0.2)
+
+
+def test_roc_plot_is_written(tmp_path):
+    import json
+
+    from cnnlab.physics.plots import main as plot_main
+
+    labels = np.array([0, 1] * 50)
+    probs = np.stack([1 - labels * 0.6 - 0.2, labels * 0.6 + 0.2], 1)
+    report = physics_report(labels, probs, ["gluon", "quark"], {"multiplicity": 30 - labels * 5.0})
+    (tmp_path / "eval.json").write_text(json.dumps({"physics": report}))
+    assert plot_main([str(tmp_path / "eval.json"), str(tmp_path / "roc.png")]) == 0
+    assert (tmp_path / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "other.json").write_text(json.dumps({"test_error": 0.1}))
+    assert plot_main([str(tmp_path / "other.json"), str(tmp_path / "x.png")]) == 2

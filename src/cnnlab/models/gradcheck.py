@@ -101,10 +101,19 @@ def check_module(module: nn.Module, input_shape: tuple[int, ...], batch: int = 4
     return records
 
 
-def check_layers(spec: str, input_shape: tuple[int, ...], **kwargs) -> list[dict]:
-    """Gradient-check the layers of a spec fragment (``"conv3-3p1 maxout2"``) on ``input_shape``."""
-    layers, _, _ = build_layers(parse_spec(spec, "gradcheck"), tuple(input_shape), BuildContext(num_classes=10))
-    return check_module(layers, input_shape, **kwargs)
+def check_layers(spec: str, input_shape: tuple[int, ...], seed: int = 0, **kwargs) -> list[dict]:
+    """Gradient-check the layers of a spec fragment (``"conv3-3p1 maxout2"``) on ``input_shape``;
+    torch's default init, seeded on a forked RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers, _, _ = build_layers(parse_spec(spec, "gradcheck"), tuple(input_shape),
+                                    BuildContext(num_classes=10))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: thread hand-offs cost more than the arithmetic
+    try:
+        return check_module(layers, input_shape, seed=seed, **kwargs)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def worst(records: list[dict]) -> float:

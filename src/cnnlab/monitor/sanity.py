@@ -306,9 +306,14 @@ def check_activations(probe: Probe) -> list[Finding]:
                     {"activations": [a.to_dict() for a in probe.activations]})]
 
 
+#: the order findings are printed in (cause before effect); checks registered later come last
+CHECK_ORDER = ("initial_loss", "input_scale", "symmetry", "gradients", "update_ratio", "activations")
+
+
 def check_probe(probe: Probe) -> list[Finding]:
     """Run every registered check on a probe."""
-    return [finding for name in CHECKS.names() for finding in CHECKS.get(name)(probe)]
+    names = sorted(CHECKS.names(), key=lambda n: CHECK_ORDER.index(n) if n in CHECK_ORDER else len(CHECK_ORDER))
+    return [finding for name in names for finding in CHECKS.get(name)(probe)]
 
 
 # -- overfitting a tiny subset ---------------------------------------------------------------

@@ -84,15 +84,20 @@ def test_balance_sample_keeps_every_training_jet(synthetic_file):
     assert len(kept.test) == len(balanced.test)    # the test split is always balanced
 
 
-def test_aligned_source_normalises_images(synthetic_file):
-    splits = load(synthetic_file, source="jets-aligned", val_size=0)
-    sums = splits.train.images[:, 0].sum((1, 2))
-    torch.testing.assert_close(sums, torch.ones_like(sums))
-    # centred: the energy-weighted centroid sits at the image centre
-    img = splits.train.images[:, 0]
+def test_aligned_sources_centre_and_normalise(synthetic_file):
+    raw = load(synthetic_file, val_size=0)
+    aligned = load(synthetic_file, source="jets-aligned", val_size=0)
+    norm = load(synthetic_file, source="jets-aligned-norm", val_size=0)
+    # re-pixelised, not normalised: the same totals as the stored images (inside the window)
+    torch.testing.assert_close(aligned.test.images.sum((2, 3)), raw.test.images.sum((2, 3)), rtol=0.05, atol=1.0)
+    # centred: the energy-weighted centroid sits at the image centre (pixel edge 16)
+    img = aligned.train.images[:, 0]
     grid = torch.arange(32, dtype=torch.float32) + 0.5
-    centroid_row = (img.sum(2) * grid).sum(1)
-    assert (centroid_row - 16).abs().median() < 1.0
+    for axis in (1, 2):
+        centroid = (img.sum(axis) * grid).sum(1) / img.sum((1, 2))
+        assert (centroid - 16).abs().median() < 0.5
+    sums = norm.train.images[:, 0].sum((1, 2))
+    torch.testing.assert_close(sums, torch.ones_like(sums))
 
 
 def test_source_errors(synthetic_file, tmp_path):

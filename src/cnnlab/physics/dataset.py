@@ -13,8 +13,9 @@
   physics metrics of ``cnnlab evaluate``; ``extras["channels"]`` names the image channels.
 
 Sources (``data.source``): ``jets`` uses the stored images; ``jets-aligned`` re-pixelises
-the stored constituents after centring, rotation and flipping and normalises each image
-(see :mod:`cnnlab.physics.jetprep`). ``data.path`` is the .h5 file.
+the stored constituents after centring, rotation and flipping; ``jets-aligned-norm`` also
+normalises each image channel to unit sum (which hides the multiplicity that the sum |charge|
+channel otherwise carries) (see :mod:`cnnlab.physics.jetprep`). ``data.path`` is the .h5 file.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class JetsView:
     normalise: bool = False
 
 
-VIEWS = {"jets": JetsView(), "jets-aligned": JetsView(jetprep.ALIGN, normalise=True)}
+VIEWS = {"jets": JetsView(), "jets-aligned": JetsView(jetprep.ALIGN),
+         "jets-aligned-norm": JetsView(jetprep.ALIGN, normalise=True)}
 
 
 _GOLDEN = (np.sqrt(5.0) - 1) / 2

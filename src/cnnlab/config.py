@@ -38,7 +38,7 @@ class ExperimentConfig(Section):
     runs_dir: str = Field("runs", description="parent folder of run directories")
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
-    optim: OptimConfig = OptimConfig()
+    optim: OptimConfig = OptimConfig(l2=5e-4)
     schedule: ScheduleConfig = ScheduleConfig(name="linear")
     train: TrainConfig = TrainConfig()
     monitor: MonitorConfig = MonitorConfig()

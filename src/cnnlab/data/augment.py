@@ -49,14 +49,14 @@ def shift_batch(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, pad: int,
     """Translate image i by (dy_i, dx_i) pixels, |d| <= pad, filling with zeros or reflections.
 
     Equivalent to padding by ``pad`` and cropping the window at offset (pad - dy, pad - dx);
-    done with two gathers so the whole batch moves at once.
+    done as one gather over the flattened padded images so the whole batch moves at once.
     """
     n, c, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad), mode=mode)
     rows = (pad - dy)[:, None] + torch.arange(h, device=x.device)
     cols = (pad - dx)[:, None] + torch.arange(w, device=x.device)
-    out = padded.gather(2, rows[:, None, :, None].expand(n, c, h, w + 2 * pad))
-    return out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
+    flat = (rows[:, :, None] * (w + 2 * pad) + cols[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
+    return padded.reshape(n, c, -1).gather(2, flat).view(n, c, h, w)
 
 
 @register("crop")

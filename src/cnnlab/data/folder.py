@@ -105,9 +105,10 @@ def read_image_tree(path: Path, channels: int | None = None, progress: bool = Tr
 
     found, classes = scan_tree(path)
     index = {c: i for i, c in enumerate(classes)}
+    # Without data.channels every image decodes to its own channel count, so that a
+    # grayscale image among colour ones is reported rather than silently converted.
     first = decode_image(found[0][2].read(), found[0][2].origin, channels)
-    channels = channels or first.shape[2]
-    images = np.empty((len(found), channels, *first.shape[:2]), dtype=np.uint8)
+    images = np.empty((len(found), first.shape[2], *first.shape[:2]), dtype=np.uint8)
 
     def decode(i: int) -> None:
         member = found[i][2]

@@ -19,6 +19,7 @@ from cnnlab.data.dataset import ArrayDataset, DatasetSplits, split_validation
 from cnnlab.data.loader import DeviceLoader
 from cnnlab.data.preprocess import PREPROCESSORS, build_preprocess
 from cnnlab.data.sources import SOURCES, load_source
+from cnnlab.errors import DataError
 from cnnlab.data import arrays, cifar, folder  # noqa: F401,E402  (register their sources)
 from cnnlab.physics import dataset as _jets  # noqa: F401,E402  (registers jets, jets-aligned)
 
@@ -27,6 +28,9 @@ def load_data(cfg: DataConfig, seed: int = 0) -> DatasetSplits:
     """Load a source, carve the validation split out of train, expand train if asked."""
     splits = split_validation(load_source(cfg), cfg.val_size, seed)
     if cfg.expand_shifts:
+        if cfg.loader == "stream":
+            raise DataError("data.expand_shifts copies the training images in memory; it cannot be "
+                            "combined with data.loader=stream (use the one_pixel_shift augmentation)")
         splits.train = ArrayDataset(*expand_one_pixel_shifts(splits.train.images, splits.train.labels))
     return splits
 
@@ -48,6 +52,11 @@ def build_train_loader(cfg: DataConfig, data: ArrayDataset, batch_size: int, pre
     if cfg.balance == "sample":
         weights = sample_weights(data.labels, num_classes or int(data.labels.max()) + 1)
     augment = build_augment(cfg.augment) or None
+    if cfg.loader == "stream":
+        from cnnlab.data.stream import StreamingLoader
+
+        return StreamingLoader(data, batch_size, shuffle=True, preprocess=preprocess, augment=augment,
+                               sample_weights=weights, workers=cfg.workers)
     return DeviceLoader(data, batch_size, shuffle=True, preprocess=preprocess, augment=augment,
                         sample_weights=weights)
 

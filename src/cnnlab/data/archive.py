@@ -37,6 +37,31 @@ class Member:
         return "/".join(self.parts)
 
 
+@dataclass(frozen=True)
+class Locator:
+    """Where a member's bytes are, for reading later (and in worker processes: picklable).
+
+    ``kind`` is ``file`` (a path), ``zip`` (a member name of a zip) or ``tar`` (the byte range
+    of a member of an uncompressed tar, which can be read without scanning the archive).
+    """
+
+    kind: str
+    path: str
+    name: str = ""
+    offset: int = 0
+    size: int = 0
+
+    def __call__(self) -> bytes:
+        if self.kind == "file":
+            return Path(self.path).read_bytes()
+        if self.kind == "zip":
+            with zipfile.ZipFile(self.path) as zf:
+                return zf.read(self.name)
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            return f.read(self.size)
+
+
 def is_archive(path: Path) -> bool:
     name = path.name.lower()
     return path.is_file() and name.endswith(ARCHIVE_SUFFIXES)
@@ -55,7 +80,11 @@ def safe_parts(name: str, origin: str) -> tuple[str, ...]:
     return parts
 
 
-def _tar_members(path: Path) -> Iterator[Member]:
+def _tar_members(path: Path, lazy: bool = False) -> Iterator[Member]:
+    if lazy and not path.name.lower().endswith(".tar"):
+        raise DataError(f"{path}: a compressed tar has no random access, so it cannot be streamed; "
+                        "extract it (or repack it as .zip or an uncompressed .tar), or use "
+                        "data.loader=device")
     try:
         with tarfile.open(path, "r:*") as tf:
             for info in tf:
@@ -70,13 +99,17 @@ def _tar_members(path: Path) -> Iterator[Member]:
                 if info.isdir():
                     yield Member(parts, True, bytes, f"{path}:{info.name}")
                     continue
+                if lazy:
+                    read = Locator("tar", str(path), info.name, info.offset_data, info.size)
+                    yield Member(parts, False, read, f"{path}:{info.name}")
+                    continue
                 data = tf.extractfile(info).read()  # sequential read: fast on .tar.gz
                 yield Member(parts, False, lambda d=data: d, f"{path}:{info.name}")
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise DataError(f"{path}: cannot read the archive ({exc}); it is truncated or corrupt") from None
 
 
-def _zip_members(path: Path) -> Iterator[Member]:
+def _zip_members(path: Path, lazy: bool = False) -> Iterator[Member]:
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
@@ -90,6 +123,8 @@ def _zip_members(path: Path) -> Iterator[Member]:
                 origin = f"{path}:{info.filename}"
                 if info.is_dir():
                     yield Member(parts, True, bytes, origin)
+                elif lazy:
+                    yield Member(parts, False, Locator("zip", str(path), info.filename), origin)
                 else:
                     data = zf.read(info)
                     yield Member(parts, False, lambda d=data: d, origin)
@@ -108,18 +143,21 @@ def _dir_members(root: Path) -> Iterator[Member]:
             if name in dirnames:
                 yield Member(parts, True, bytes, str(full))
             else:
-                yield Member(parts, False, full.read_bytes, str(full))
+                yield Member(parts, False, Locator("file", str(full)), str(full))
 
 
-def iter_members(path: Path) -> Iterator[Member]:
-    """Every file and folder under ``path`` (a directory or an archive), in a stable order."""
+def iter_members(path: Path, lazy: bool = False) -> Iterator[Member]:
+    """Every file and folder under ``path`` (a directory or an archive), in a stable order.
+
+    Archive members are read as they are listed, unless ``lazy``: then each member's ``read``
+    is a :class:`Locator` (not possible for compressed tars)."""
     if path.is_dir():
         return _dir_members(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     name = path.name.lower()
     if name.endswith(".zip"):
-        return _zip_members(path)
+        return _zip_members(path, lazy)
     if name.endswith(ARCHIVE_SUFFIXES):
-        return _tar_members(path)
+        return _tar_members(path, lazy)
     raise DataError(f"{path}: not a folder or a .tar, .tar.gz, .tgz or .zip archive")

@@ -39,6 +39,10 @@ class DataConfig(Section):
         "none", description="class imbalance: sample = class-balanced sampling; weight = class-weighted loss")
     device_dtype: Literal["uint8", "float16", "float32"] = Field(
         "uint8", description="storage dtype of the dataset on the training device")
+    loader: Literal["device", "stream"] = Field(
+        "device", description="device: the train split held on the device; stream: image folders "
+                              "decoded batch by batch in a worker pool (datasets that do not fit)")
+    workers: int = Field(2, ge=0, description="worker processes decoding batches for loader=stream")
     test_split: float = Field(
         0.2, gt=0, lt=1, description="fraction of each class held out as test when a folder has no train/test")
     channels: int | None = Field(

@@ -27,7 +27,9 @@ class ArrayDataset:
         return len(self.labels)
 
     def subset(self, index: torch.Tensor | slice) -> "ArrayDataset":
-        return ArrayDataset(self.images[index], self.labels[index])
+        # Lazily decoded images (data.loader: stream) subset without decoding.
+        images = self.images.subset(index) if hasattr(self.images, "subset") else self.images[index]
+        return ArrayDataset(images, self.labels[index])
 
     def to(self, device: torch.device | str) -> "ArrayDataset":
         return ArrayDataset(self.images.to(device), self.labels.to(device))

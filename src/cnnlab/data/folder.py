@@ -58,11 +58,12 @@ def _is_image(member: Member) -> bool:
     return not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES)
 
 
-def scan_tree(path: Path) -> tuple[list[tuple[str, str, Member]], list[str]]:
+def scan_tree(path: Path, lazy: bool = False) -> tuple[list[tuple[str, str, Member]], list[str]]:
     """Walk ``path``: ``[(split, class, member)]`` of its images (split "" when the tree has
-    no train/test folders) and the sorted class names. Checks the layout."""
+    no train/test folders) and the sorted class names. Checks the layout. With ``lazy``,
+    archive members are located, not read."""
     files, dirs = [], []
-    for member in iter_members(path):
+    for member in iter_members(path, lazy):
         if member.is_dir:
             dirs.append(member.parts)
         elif _is_image(member):
@@ -144,16 +145,33 @@ def stratified_test_mask(labels: np.ndarray, fraction: float, seed: int = 0) -> 
     return mask
 
 
-def splits_from_tree(arrays: dict[str, np.ndarray], test_split: float, name: str) -> DatasetSplits:
+def splits_from_tree(arrays: dict, test_split: float, name: str) -> DatasetSplits:
+    """Train/test splits from ``read_image_tree``'s arrays (``images`` may be lazy)."""
     split = arrays["split"]
     test = split == 1 if (split >= 0).all() else stratified_test_mask(arrays["labels"], test_split)
-    images, labels = torch.from_numpy(arrays["images"]), torch.from_numpy(arrays["labels"])
-    mask = torch.from_numpy(test)
-    splits = DatasetSplits(train=ArrayDataset(images[~mask], labels[~mask]),
-                           test=ArrayDataset(images[mask], labels[mask]),
+    labels, mask = torch.from_numpy(arrays["labels"]), torch.from_numpy(test)
+    images = arrays["images"]
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images)
+    all_images = ArrayDataset(images, labels)
+    splits = DatasetSplits(train=all_images.subset(~mask), test=all_images.subset(mask),
                            classes=[str(c) for c in arrays["classes"]])
     splits.check_labels(name)
     return splits
+
+
+def lazy_image_tree(path: Path, channels: int | None) -> dict:
+    """Like :func:`read_image_tree`, but the images are located, not decoded (streaming)."""
+    from cnnlab.data.stream import LazyImages
+
+    found, classes = scan_tree(path, lazy=True)
+    first = decode_image(found[0][2].read(), found[0][2].origin, channels)
+    shape = (first.shape[2], first.shape[0], first.shape[1])
+    images = LazyImages([m.read for _, _, m in found], [m.origin for _, _, m in found], shape, channels)
+    index = {c: i for i, c in enumerate(classes)}
+    labels = np.array([index.get(cls, -1) for _, cls, _ in found], dtype=np.int64)
+    split = np.array([{"train": 0, "test": 1, "": -1}[s] for s, _, _ in found], dtype=np.int8)
+    return {"images": images, "labels": labels, "split": split, "classes": np.array(classes)}
 
 
 @SOURCES.register("folder")
@@ -165,6 +183,8 @@ def folder_source(cfg: DataConfig) -> DatasetSplits:
     path = Path(cfg.path).expanduser()
     if not path.exists():
         raise DataError(f"data.path={cfg.path}: no such file or folder")
+    if cfg.loader == "stream":
+        return splits_from_tree(lazy_image_tree(path, cfg.channels), cfg.test_split, str(path))
     arrays = None
     entry = cache_path(cache_dir(), path, {"channels": cfg.channels}) if cfg.cache else None
     if entry is not None:

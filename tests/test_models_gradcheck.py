@@ -11,7 +11,7 @@ import torch
 from cnnlab.cli import main
 from cnnlab.models import ModelConfig, build_model
 from cnnlab.models.gradcheck import LAYER_CHECKS, TOLERANCE, check_layers, check_module, worst
-from cnnlab.models.spec import LAYERS, walk, parse_spec
+from cnnlab.models.spec import LAYERS, parse_spec, walk
 
 
 def test_the_layer_checks_cover_every_layer_kind():

@@ -21,7 +21,6 @@ caller's RNG state is untouched.
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 from torch import nn
@@ -132,4 +131,4 @@ def describe(shape: tuple[int, ...]) -> str:
     return volume(shape) if len(shape) in (1, 3) else "x".join(map(str, shape))
 
 
-__all__ = ["LAYER_CHECKS", "TOLERANCE", "check_layers", "check_module", "describe", "worst", "math"]
+__all__ = ["LAYER_CHECKS", "TOLERANCE", "check_layers", "check_module", "describe", "worst"]

@@ -261,5 +261,8 @@ class Network(nn.Sequential):
 
         return format_spec(self.specs)
 
+    def extra_repr(self) -> str:
+        return f"input={volume(self.input_shape)}, classes={self.num_classes}, spec={self.spec!r}"
+
     def linear_layers(self) -> list[LayerInfo]:
         return [i for i in flat_infos(self.infos) if i.spec.kind in LINEAR_KINDS]

@@ -17,13 +17,14 @@ CPU, >= 20x on a GPU). The data is the image-folder archive of CIFAR-10 (decoded
 cached) or, with ``--source cifar10``, the official batches.
 
     python benchmarks/loader.py [--data ../shared/datasets/cifar10-jpeg.tar.gz] [--images 10000]
-        [--batch-size 512] [--workers 0] [--passes 2] [--device auto] [--threads 2] [--json]
+        [--batch-size 512] [--workers 0] [--passes 2] [--device auto] [--threads 1] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -59,15 +60,18 @@ class PerImageDataset(torch.utils.data.Dataset):
         return x, self.labels[i]
 
 
-def time_pass(batches, device) -> float:
-    """Seconds to draw every batch (synchronised on a GPU, so the work is really done)."""
-    started = time.perf_counter()
+def time_pass(batches, device) -> tuple[float, float]:
+    """(wall, CPU) seconds to draw every batch (synchronised on a GPU, so the work is done).
+
+    CPU seconds are this process's: comparable between contenders only without DataLoader
+    workers, but robust to other jobs on a shared machine, unlike wall time."""
+    started, cpu = time.perf_counter(), time.process_time()
     checksum = torch.zeros((), device=device)
     for x, _ in batches:
         checksum += x[0, 0, 0, 0]  # touch each batch, as a training step would
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def main() -> None:
@@ -79,7 +83,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--passes", type=int, default=2, help="timed passes per contender")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: per-image ops only lose from more)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -109,12 +114,15 @@ def main() -> None:
     for p in range(args.passes):
         times["dataloader"].append(time_pass(torch_batches(), device))
         times["cnnlab"].append(time_pass(cnnlab_loader.iterate(torch.Generator().manual_seed(p)), device))
-    rate = {k: len(train) / min(v) for k, v in times.items()}
+    rate = {k: len(train) / min(wall for wall, _ in v) for k, v in times.items()}
+    cpu_rate = {k: len(train) / min(cpu for _, cpu in v) for k, v in times.items()}
     result = {
         "images": len(train), "batch_size": args.batch_size, "device": str(device),
         "threads": args.threads, "workers": args.workers, "passes": args.passes,
         "cnnlab_images_per_s": rate["cnnlab"], "dataloader_images_per_s": rate["dataloader"],
         "ratio": rate["cnnlab"] / rate["dataloader"],
+        "cpu_ratio": cpu_rate["cnnlab"] / cpu_rate["dataloader"] if args.workers == 0 else None,
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "torch": torch.__version__, "machine": platform.machine(), "python": platform.python_version(),
     }
     if args.json:
@@ -124,6 +132,10 @@ def main() -> None:
         print(f"  cnnlab DeviceLoader       {rate['cnnlab']:12,.0f} images/s")
         print(f"  torch DataLoader ({args.workers} wkr) {rate['dataloader']:12,.0f} images/s")
         print(f"  ratio                     {result['ratio']:12.1f}x")
+        if result["cpu_ratio"] is not None:
+            print(f"  ratio of CPU time per image {result['cpu_ratio']:10.1f}x (robust to other jobs)")
+        if result["load_average"]:
+            print(f"  load average during the run: {result['load_average'][0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -178,3 +178,51 @@ def test_augment_preview_writes_a_grid(tiny_mnist_dir, tmp_path, capsys):
     with Image.open(out) as image:
         assert image.size[0] > 4 * 28 and image.size[1] > 4 * 28
     assert '"copies": 3' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode", ["reflect", "constant"])
+def test_fused_crop_then_flip_equals_the_two_ops(batch, mode):
+    from cnnlab.data.augment import Augment, RandomCrop, RandomFlip
+
+    ops = [RandomCrop(3, mode), RandomFlip(0.5)]
+    torch.manual_seed(4)
+    fused = Augment(ops)(batch)
+    torch.manual_seed(4)
+    index = torch.arange(len(batch))
+    separate = ops[1](ops[0](batch, index, 0), index, 0)
+    assert torch.equal(fused, separate)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "constant"])
+def test_shift_batch_border_modes_match_f_pad(batch, mode):
+    dy, dx = torch.randint(-3, 4, (64,)), torch.randint(-3, 4, (64,))
+    out = shift_batch(batch, dy, dx, 3, mode)
+    ref = windows(batch, 3, mode)
+    for i in range(0, 64, 7):
+        assert torch.equal(out[i], ref[(int(dy[i]), int(dx[i]))][i])
+
+
+@pytest.mark.parametrize("spec,early", [
+    ("[{crop: {padding: 4, mode: reflect}}, flip, alternating_flip]", True),
+    ("[{crop: {padding: 4, mode: constant}}, flip]", False),
+    ("[flip, cutout]", False),
+])
+def test_loader_augments_stored_uint8_only_when_that_commutes(tiny_mnist_dir, spec, early):
+    """Pixel-moving ops on uint8 then standardize == standardize then the ops, bit for bit."""
+    from cnnlab.data import DeviceLoader, build_augment, fit_preprocess, load_data
+
+    cfg = load_config(None, ["data.source=idx", f"data.path={tiny_mnist_dir}", "data.val_size=0",
+                             f"data.augment={spec}"]).data
+    splits = load_data(cfg)
+    data = splits.train.subset(slice(0, 300))
+    pre = fit_preprocess(cfg, splits)
+    augment = build_augment(cfg.augment)
+    loader = DeviceLoader(data, 100, shuffle=True, preprocess=pre, augment=augment)
+    assert (augment.moves_pixels_only and pre.pointwise_per_channel) is early
+    torch.manual_seed(0)
+    got = [x for x, _ in loader.iterate(torch.Generator().manual_seed(0), epoch=1)]
+    order = torch.randperm(300, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    for k, x in enumerate(got):
+        index = order[k * 100:(k + 1) * 100]
+        assert torch.equal(x, augment(pre(data.images[index]), index, 1))

@@ -23,9 +23,13 @@ AUGMENTATIONS: Registry = Registry("augmentation")
 
 class Op:
     """Base: ``__call__(x, index, epoch)``; ``index`` are the examples' positions in the
-    dataset (for derandomised ops), ``epoch`` the 0-based epoch."""
+    dataset (for derandomised ops), ``epoch`` the 0-based epoch.
+
+    ``moves_pixels_only``: the op only rearranges pixels (no new values), so it commutes with
+    per-channel pointwise preprocessing and may run on the stored uint8 images (cheaper)."""
 
     name = "op"
+    moves_pixels_only = False
 
     def __call__(self, x: torch.Tensor, index: torch.Tensor, epoch: int) -> torch.Tensor:
         raise NotImplementedError
@@ -45,18 +49,38 @@ def register(name: str):
 
 
 def shift_batch(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, pad: int,
-                mode: str = "constant") -> torch.Tensor:
-    """Translate image i by (dy_i, dx_i) pixels, |d| <= pad, filling with zeros or reflections.
+                mode: str = "constant", flip: torch.Tensor | None = None) -> torch.Tensor:
+    """Translate image i by (dy_i, dx_i) pixels, |d| <= pad, filling with zeros or reflections,
+    then mirror it horizontally where ``flip[i]``.
 
-    Equivalent to padding by ``pad`` and cropping the window at offset (pad - dy, pad - dx);
-    done as one gather over the flattened padded images so the whole batch moves at once.
+    Equivalent to padding by ``pad`` (``F.pad``'s modes) and cropping the window at offset
+    (pad - dy, pad - dx); done as one gather over the flattened images so the whole batch moves
+    at once. For ``reflect`` and ``replicate`` the source pixel of every output pixel is
+    computed directly, so no padded copy is made.
     """
     n, c, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad), mode=mode)
-    rows = (pad - dy)[:, None] + torch.arange(h, device=x.device)
-    cols = (pad - dx)[:, None] + torch.arange(w, device=x.device)
-    flat = (rows[:, :, None] * (w + 2 * pad) + cols[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
-    return padded.reshape(n, c, -1).gather(2, flat).view(n, c, h, w)
+    rows = torch.arange(h, device=x.device) - dy[:, None]
+    across = torch.arange(w, device=x.device).expand(n, w)
+    if flip is not None:
+        across = torch.where(flip[:, None], across.flip(1), across)
+    cols = across - dx[:, None]
+    if mode == "constant":
+        source = F.pad(x, (pad, pad, pad, pad))
+        rows, cols, width = rows + pad, cols + pad, w + 2 * pad
+    else:
+        source, width = x, w
+        rows, cols = _border(rows, h, mode), _border(cols, w, mode)
+    flat = (rows[:, :, None] * width + cols[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
+    return source.reshape(n, c, -1).gather(2, flat).view(n, c, h, w)
+
+
+def _border(i: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """Source index of (possibly out-of-range) index ``i``: mirrored without repeating the
+    edge (``reflect``: -1 -> 1) or clamped (``replicate``), as ``F.pad`` pads."""
+    if mode == "replicate":
+        return i.clamp(0, size - 1)
+    i = i.abs()
+    return torch.where(i > size - 1, 2 * (size - 1) - i, i)
 
 
 @register("crop")
@@ -71,6 +95,7 @@ class RandomCrop(Op):
         if mode not in ("reflect", "constant", "replicate"):
             raise ValueError(f"mode must be reflect, constant or replicate, got {mode!r}")
         self.padding, self.mode = int(padding), mode
+        self.moves_pixels_only = mode != "constant"
 
     def __call__(self, x, index, epoch):
         if self.padding == 0:
@@ -84,6 +109,8 @@ class RandomCrop(Op):
 @register("flip")
 class RandomFlip(Op):
     """Horizontal flip of each image with probability ``p``."""
+
+    moves_pixels_only = True
 
     def __init__(self, p: float = 0.5):
         if not 0 <= p <= 1:
@@ -100,6 +127,8 @@ class AlternatingFlip(Op):
     """airbench's derandomised flip: each image gets a fixed pseudo-random parity b_i (a hash
     of its index and ``seed``) and is flipped in epoch e iff b_i XOR (e mod 2). Every image is
     seen both ways in every two consecutive epochs, which random flipping does not ensure."""
+
+    moves_pixels_only = True
 
     def __init__(self, seed: int = 0):
         self.seed = int(seed)
@@ -230,21 +259,53 @@ class Cutout(Op):
         return x.masked_fill(hole[:, None], 0.0)
 
 
+class _CropThenFlip(Op):
+    """``crop`` followed by ``flip`` in one gather: the same random draws in the same order,
+    so the same images, with one pass over the batch fewer (the common CIFAR pipeline)."""
+
+    def __init__(self, crop: RandomCrop, flip: RandomFlip):
+        self.crop, self.flip = crop, flip
+        self.moves_pixels_only = crop.moves_pixels_only
+
+    def __call__(self, x, index, epoch):
+        n, p = len(x), self.crop.padding
+        dy = torch.randint(-p, p + 1, (n,), device=x.device)
+        dx = torch.randint(-p, p + 1, (n,), device=x.device)
+        mask = torch.rand(n, device=x.device) < self.flip.p
+        return shift_batch(x, dy, dx, p, self.crop.mode, flip=mask)
+
+
+def _fuse(ops: list[Op]) -> list[Op]:
+    fused: list[Op] = []
+    for op in ops:
+        previous = fused[-1] if fused else None
+        if isinstance(op, RandomFlip) and isinstance(previous, RandomCrop) and previous.padding > 0:
+            fused[-1] = _CropThenFlip(previous, op)
+        else:
+            fused.append(op)
+    return fused
+
+
 class Augment:
     """The ops of ``data.augment`` in order, applied to a whole training batch."""
 
     def __init__(self, ops: list[Op]):
         self.ops = ops
+        self._run = _fuse(ops)
 
     def __call__(self, x: torch.Tensor, index: torch.Tensor | None = None, epoch: int = 0) -> torch.Tensor:
         if index is None:
             index = torch.arange(len(x), device=x.device)
-        for op in self.ops:
+        for op in self._run:
             x = op(x, index, epoch)
         return x
 
     def __bool__(self) -> bool:
         return bool(self.ops)
+
+    @property
+    def moves_pixels_only(self) -> bool:
+        return all(op.moves_pixels_only for op in self.ops)
 
     def __repr__(self) -> str:
         return "Augment(" + ", ".join(map(repr, self.ops)) + ")"

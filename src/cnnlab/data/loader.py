@@ -64,11 +64,22 @@ class DeviceLoader:
             else:
                 index = order[lo:hi]
                 x, y = self.data.images[index], self.data.labels[index]
-            if self.preprocess is not None:
-                x = self.preprocess(x)
-            if self.augment is not None:
-                x = apply_augment(self.augment, x, index, lo, epoch)
-            yield x, y
+            yield self.transform(x, index, lo, epoch), y
+
+    def transform(self, x: torch.Tensor, index: torch.Tensor | None, start: int, epoch: int) -> torch.Tensor:
+        """Preprocess, then augment a stored batch. When the augmentation only moves pixels and
+        the preprocessing is per-channel pointwise, the two commute exactly, so the cheaper
+        order runs: augment the uint8 batch (1 byte a pixel), then preprocess."""
+        if self.augment is None:
+            return self.preprocess(x) if self.preprocess is not None else x
+        early = (getattr(self.augment, "moves_pixels_only", False)
+                 and getattr(self.preprocess, "pointwise_per_channel", self.preprocess is None))
+        if not early and self.preprocess is not None:
+            x = self.preprocess(x)
+        x = apply_augment(self.augment, x, index, start, epoch)
+        if early and self.preprocess is not None:
+            x = self.preprocess(x)
+        return x
 
     def __iter__(self):
         return self.iterate()

@@ -65,7 +65,13 @@ class FitData:
 
 
 class Preprocess(nn.Module):
-    """Base: ``fit(data: FitData)`` on the training images, then ``forward(batch)``."""
+    """Base: ``fit(data: FitData)`` on the training images, then ``forward(batch)``.
+
+    ``pointwise_per_channel``: the step maps each pixel value through a function of its
+    channel only, so it commutes with augmentations that only move pixels (the loader then
+    augments the stored uint8 images, which is cheaper)."""
+
+    pointwise_per_channel = False
 
     def fit(self, data: FitData) -> "Preprocess":
         return self
@@ -117,6 +123,8 @@ def _pixel_moments(data: FitData) -> tuple[torch.Tensor, torch.Tensor]:
 class Identity(Preprocess):
     """x -> x (as float)."""
 
+    pointwise_per_channel = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.float()
 
@@ -124,6 +132,8 @@ class Identity(Preprocess):
 @PREPROCESSORS.register("scale")
 class Scale(Preprocess):
     """x -> x / 255 for uint8 images (pixel values into [0, 1]); float images pass through."""
+
+    pointwise_per_channel = True
 
     def __init__(self):
         super().__init__()
@@ -149,6 +159,8 @@ class Standardize(Preprocess):
         self.register_buffer("mean", torch.zeros(1, 1, 1, 1))
         self.register_buffer("std", torch.ones(1, 1, 1, 1))
 
+    pointwise_per_channel = True
+
     def fit(self, data: FitData) -> "Standardize":
         mean, std = _channel_moments(data)
         self.mean = mean.float().view(1, -1, 1, 1)
@@ -156,7 +168,10 @@ class Standardize(Preprocess):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.float() - self.mean) / self.std
+        y = x.float()
+        if y is x:  # already float32: leave the caller's tensor alone
+            return (x - self.mean) / self.std
+        return y.sub_(self.mean).div_(self.std)  # in place on the fresh copy: the hot path
 
 
 @PREPROCESSORS.register("mean_image")
@@ -178,6 +193,8 @@ class MeanImage(Preprocess):
 @PREPROCESSORS.register("channel_mean")
 class ChannelMean(Preprocess):
     """Per-channel mean subtraction (VGG; seeds/002): x'_c = x_c - mu_c."""
+
+    pointwise_per_channel = True
 
     def __init__(self):
         super().__init__()
@@ -205,6 +222,7 @@ class StdNormalize(Preprocess):
         if per not in ("channel", "pixel"):
             raise ValueError(f"per must be 'channel' or 'pixel', got {per!r}")
         self.per = per
+        self.pointwise_per_channel = per == "channel"
         self.register_buffer("std", torch.ones(1, 1, 1, 1))
 
     def fit(self, data: FitData) -> "StdNormalize":
@@ -274,6 +292,10 @@ class Pipeline(Preprocess):
         for step in self.steps:
             x = step(x)
         return x.float()
+
+    @property
+    def pointwise_per_channel(self) -> bool:  # type: ignore[override]
+        return all(step.pointwise_per_channel for step in self.steps)
 
     def output_shape(self, shape: tuple[int, int, int]) -> tuple[int, int, int]:
         for step in self.steps:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from cnnlab.data.dataset import ArrayDataset
-from cnnlab.data.loader import DeviceLoader, apply_augment
+from cnnlab.data.loader import DeviceLoader
 from cnnlab.errors import DataError
 
 
@@ -121,8 +121,4 @@ class StreamingLoader(DeviceLoader):
         for index, x in zip(batches, decoded):
             index = index.to(device)
             x, y = x.to(device, non_blocking=True), self.data.labels[index]
-            if self.preprocess is not None:
-                x = self.preprocess(x)
-            if self.augment is not None:
-                x = apply_augment(self.augment, x, index, 0, epoch)
-            yield x, y
+            yield self.transform(x, index, 0, epoch), y

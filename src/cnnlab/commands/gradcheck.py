@@ -50,7 +50,7 @@ def _checks(args) -> list[tuple[str, object]]:
             model = build_model(ModelConfig(arch=args.target), shape, args.classes)
         samples = 10 if args.samples is None else args.samples
         return [(f"{args.target} on {describe(shape)}",
-                 lambda: check_module(model, shape, samples=samples, **opts))]
+                 lambda: check_module(model, shape, samples=samples, progress=True, **opts))]
     parse_spec(args.target, "gradcheck")  # a clear error before anything runs
     shape = parse_input_shape(args.input) if args.input else default_input_shape(args.target)
     return [(f"{args.target} on {describe(shape)}",
@@ -66,7 +66,8 @@ def run(args) -> int:
     if args.batch < 1 or (args.samples is not None and args.samples < 1) or tol <= 0:
         raise ConfigError("--batch, --samples and --tol must be positive")
     results = []
-    for label, thunk in tqdm(_checks(args), desc="gradcheck", unit="check", leave=False):
+    checks = _checks(args)
+    for label, thunk in tqdm(checks, desc="gradcheck", unit="check", leave=False, disable=len(checks) == 1):
         records = thunk()
         results.append({"check": label, "max_rel_error": worst(records), "passed": worst(records) < tol,
                         "parameters": records})

@@ -24,6 +24,7 @@ import copy
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from cnnlab.models.build import BuildContext, build_layers, volume
 from cnnlab.models.layers import frozen_dropout_masks
@@ -58,12 +59,12 @@ def _entries(numel: int, samples: int | None) -> torch.Tensor:
 
 
 def check_module(module: nn.Module, input_shape: tuple[int, ...], batch: int = 4, h: float = 1e-5,
-                 samples: int | None = None, seed: int = 0) -> list[dict]:
+                 samples: int | None = None, seed: int = 0, progress: bool = False) -> list[dict]:
     """Gradient-check ``module`` (a copy, in float64) on a random batch of ``input_shape``.
 
     Returns one record per parameter and one for the input: name, shape, entries checked,
     max relative error, max absolute error. ``samples`` caps the entries checked per tensor
-    (random entries; None = all)."""
+    (random entries; None = all). ``progress`` shows a bar over the tensors on stderr."""
     model = copy.deepcopy(module).double().train()
     with torch.random.fork_rng(devices=[]), frozen_dropout_masks(model):
         torch.manual_seed(seed)
@@ -80,7 +81,7 @@ def check_module(module: nn.Module, input_shape: tuple[int, ...], batch: int = 4
         targets = [(name, p) for name, p in model.named_parameters()] + [("input", x)]
         floor = 1e-3 * max(float(t.grad.abs().max()) for _, t in targets)
         records = []
-        for name, tensor in targets:
+        for name, tensor in tqdm(targets, desc="gradcheck", unit="tensor", leave=False, disable=not progress):
             analytic = tensor.grad.detach().reshape(-1).clone()
             flat = tensor.data.view(-1)
             idx = _entries(flat.numel(), samples)

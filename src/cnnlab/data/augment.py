@@ -35,7 +35,7 @@ class Op:
         raise NotImplementedError
 
     def params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "moves_pixels_only"}
 
     def __repr__(self) -> str:
         return step_repr(self.name, **self.params())

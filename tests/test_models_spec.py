@@ -29,6 +29,16 @@ def test_spec_string_round_trips(text):
     assert parse_spec(format_spec(specs)) == specs
 
 
+@pytest.mark.parametrize("text, canonical", [
+    ("CONV5-16S1P0 MaxPool2S2 FC-10", "conv5-16 pool2 fc10"),
+    ("maxout lrelu0.01 elu1.0 keep1.0 drop0.50 fc", "maxout2 lrelu elu keep1 drop0.5 fc"),
+    ("res ( batchnorm  leakyrelu0.2 ) , atan -> logistic fc", "res(bn lrelu0.2) arctan sigmoid fc"),
+])
+def test_other_spellings_normalise_to_the_canonical_string(text, canonical):
+    assert format_spec(parse_spec(text)) == canonical
+    assert parse_spec(text) == parse_spec(canonical)
+
+
 @pytest.mark.parametrize("text", CANONICAL)
 def test_yaml_list_form_round_trips(text):
     specs = parse_spec(text)

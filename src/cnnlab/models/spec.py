@@ -69,6 +69,13 @@ class PoolParams(Params):
         None, description="non-integer output size: strict = error, floor/ceil = round; "
                           "None = the network's default (strict for specs, ceil for zoo models)")
 
+    @model_validator(mode="after")
+    def _default_stride(self):
+        # pool2s2 is pool2: one spelling per layer, so specs compare and round-trip
+        if self.stride == self.size:
+            object.__setattr__(self, "stride", None)
+        return self
+
 
 class SlopeParams(Params):
     slope: float = Field(0.01, ge=0, description="negative slope a in f(x) = max(a x, x)")

@@ -25,6 +25,8 @@ def test_convnet_matches_seed_figure_2_2():
                     ("CONV5-20P2", "8x8x20", (5 * 5 * 20) * 20), ("POOL2", "4x4x20", 0),
                     ("FC-10", "1x1x10", (4 * 4 * 20) * 10)]
     assert s["totals"]["weights"] == 22_400  # "TOTAL params: 22,400" (weights only)
+    assert [r["formula"] for r in s["rows"] if r["formula"]] == ["(5*5*3)*16", "(5*5*16)*20", "(5*5*20)*20",
+                                                                 "(4*4*20)*10"]  # as the figure writes them
     assert s["totals"]["biases"] == 16 + 20 + 20 + 10
     assert [r["activation"] for r in s["rows"][1:3]] == ["relu", "max-pooling"]
     assert s["rows"][-1]["activation"] == "softmax (in the loss)"

@@ -36,7 +36,7 @@ def _label(info: LayerInfo) -> str:
 
 def _row(label: str, shape, depth: int) -> dict:
     return {"layer": label, "output": volume(shape), "shape": list(shape), "weights": 0, "biases": 0,
-            "other": 0, "activation": [], "flops": 0, "depth": depth}
+            "other": 0, "activation": [], "flops": 0, "depth": depth, "formula": ""}
 
 
 def _params_into(row: dict, info: LayerInfo) -> None:
@@ -45,6 +45,12 @@ def _params_into(row: dict, info: LayerInfo) -> None:
         row["weights"] += module.weight.numel()
         row["biases"] += module.bias.numel() if module.bias is not None else 0
         per_output = module.weight[0].numel()  # F*F*D_in or n_in multiply-accumulates
+        w = module.weight.shape
+        fan = "*".join(map(str, (*w[2:], w[1]))) if len(w) == 4 else str(w[1])
+        # the seeds' "(5*5*3)*16 = 1200"; fc inputs are written as the volume they flatten
+        if len(w) == 2 and len(info.in_shape) == 3:
+            fan = f"{info.in_shape[2]}*{info.in_shape[1]}*{info.in_shape[0]}"
+        row["formula"] = f"({fan})*{w[0]}"
         row["flops"] += 2 * per_output * math.prod(info.out_shape)
     else:
         row["other"] += sum(p.numel() for p in module.parameters())
@@ -107,12 +113,12 @@ def _human(n: float, unit: str = "B") -> str:
 
 def format_summary(s: dict) -> str:
     """The table as text, volumes W x H x D like the seeds."""
-    header = ("layer", "output", "weights", "biases", "other", "activation", "FLOPs")
+    header = ("layer", "output", "weights", "biases", "other", "activation", "FLOPs", "weights as")
     table = [header] + [
         ("  " * r["depth"] + r["layer"], r["output"], f"{r['weights']:,}", f"{r['biases']:,}",
-         f"{r['other']:,}", r["activation"], f"{r['flops']:,}") for r in s["rows"]]
+         f"{r['other']:,}", r["activation"], f"{r['flops']:,}", r["formula"]) for r in s["rows"]]
     t = s["totals"]
-    table.append(("TOTAL", "", f"{t['weights']:,}", f"{t['biases']:,}", f"{t['other']:,}", "", f"{t['flops']:,}"))
+    table.append(("TOTAL", "", f"{t['weights']:,}", f"{t['biases']:,}", f"{t['other']:,}", "", f"{t['flops']:,}", ""))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     right = {2, 3, 4, 6}
     lines = [f"{s['arch']}: input {s['input']}, {s['classes']} classes"]

@@ -226,3 +226,12 @@ def test_loader_augments_stored_uint8_only_when_that_commutes(tiny_mnist_dir, sp
     for k, x in enumerate(got):
         index = order[k * 100:(k + 1) * 100]
         assert torch.equal(x, augment(pre(data.images[index]), index, 1))
+
+
+def test_augment_preview_bad_arguments_exit_2(tmp_path, capsys):
+    from cnnlab.cli import main
+
+    assert main(["augment-preview", "--out", str(tmp_path / "g.png"), "--images", "0"]) == 2
+    assert "--images and --copies must be at least 1" in capsys.readouterr().err
+    assert main(["augment-preview", "data.augment=[flipp]", "--out", str(tmp_path / "g.png")]) == 2
+    assert "Did you mean 'flip'" in capsys.readouterr().err

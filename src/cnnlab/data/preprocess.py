@@ -284,7 +284,15 @@ class Pipeline(Preprocess):
 
     def fit(self, images: torch.Tensor) -> "Pipeline":  # type: ignore[override]
         """Fit every step on ``images`` (the training split, any device) in order."""
-        for i, step in enumerate(self.steps):
+        import sys
+
+        from tqdm import tqdm
+
+        # Whitening a large training set takes a while: show which step is being fitted.
+        steps = tqdm(list(enumerate(self.steps)), desc="fitting preprocessing", unit="step",
+                     file=sys.stderr, disable=None if len(images) > 20_000 else True, leave=False)
+        for i, step in steps:
+            steps.set_postfix_str(type(step).__name__)
             step.fit(FitData(images, list(self.steps[:i])))
         return self
 

@@ -15,8 +15,8 @@ from torch import nn
 from cnnlab.cli import main
 from cnnlab.config import load_config
 from cnnlab.monitor.layers import activation_layers, parametric_layers
-from cnnlab.monitor.sanity import check_probe, overfit_check, probe_network, run_sanity
-from cnnlab.monitor.stats import ActivationRecorder, dead_units, grad_norms, identical_units
+from cnnlab.monitor.sanity import overfit_check, probe_network, run_sanity
+from cnnlab.monitor.stats import ActivationRecorder, dead_units, identical_units
 from tests.helpers import tiny_overrides
 
 SIGMOID_NET = "model.arch=fc100 sigmoid fc100 sigmoid fc"

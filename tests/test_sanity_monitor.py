@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from cnnlab.cli import main
 from cnnlab.config import load_config

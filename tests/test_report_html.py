@@ -36,34 +36,30 @@ def write_two_class_subset(folder: Path, n_train: int, n_test: int) -> None:
         (folder / f"{split}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels[keep])))
 
 
-def trained_runs(tmp_path_factory) -> dict[str, Path]:
-    """Two finished runs, trained once per session (the browser test shares them):
+def trained_run(tmp_path_factory, key: str) -> Path:
+    """A finished run, trained once per session (the browser test shares it):
     ``lenet``: LeNet-5 on 10 MNIST classes, 2 epochs; ``binary``: an fc-relu net with L2 on
     MNIST zeros vs ones, 2 epochs (so the total loss differs from the data loss, and ROC applies)."""
-    if _RUNS:
-        return _RUNS
-    root = tmp_path_factory.mktemp("report-runs")
-    ten, two = root / "ten", root / "two"
-    ten.mkdir()
-    two.mkdir()
-    write_idx_subset(ten, n_train=700, n_test=200)
-    write_two_class_subset(two, n_train=400, n_test=200)
-    configs = {
-        "lenet": tiny_overrides(ten, root / "runs", **{"data.val_size": 200, "name": "lenet"}),
-        "binary": tiny_overrides(two, root / "runs", **{"data.val_size": 100, "name": "binary",
-                                                         "model.arch": "fc32 relu fc", "optim.l2": 0.01}),
-    }
-    for key, overrides in configs.items():
-        trainer = start_run(load_config(None, overrides + ["train.log_every=4"]), show_progress=False,
-                            echo=lambda line: None)
-        trainer.fit()
-        _RUNS[key] = trainer.run.path
-    return _RUNS
+    if key in _RUNS:
+        return _RUNS[key]
+    root = tmp_path_factory.mktemp(f"report-{key}")
+    if key == "lenet":
+        write_idx_subset(root, n_train=700, n_test=200)
+        overrides = tiny_overrides(root, root / "runs", **{"data.val_size": 200, "name": "lenet"})
+    else:
+        write_two_class_subset(root, n_train=400, n_test=200)
+        overrides = tiny_overrides(root, root / "runs", **{"data.val_size": 100, "name": "binary",
+                                                           "model.arch": "fc32 relu fc", "optim.l2": 0.01})
+    trainer = start_run(load_config(None, overrides + ["train.log_every=4"]), show_progress=False,
+                        echo=lambda line: None)
+    trainer.fit()
+    _RUNS[key] = trainer.run.path
+    return _RUNS[key]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    return trained_runs(tmp_path_factory)
+    return {key: trained_run(tmp_path_factory, key) for key in ("lenet", "binary")}
 
 
 @pytest.fixture(scope="module")

@@ -133,7 +133,7 @@ def zero_init():
 
 
 def test_all_zero_weights_are_flagged_as_symmetry_never_broken(tiny_mnist_dir, tmp_path, zero_init):
-    report = run_sanity(tiny_cfg(tiny_mnist_dir, tmp_path, "model.init=zero", "monitor.overfit_steps=15"))
+    report = run_sanity(tiny_cfg(tiny_mnist_dir, tmp_path, "model.init=zero", "monitor.overfit_steps=10"))
     symmetry = by_check(report, "symmetry")[0]
     assert symmetry.level == "fail"
     assert "symmetry is never broken" in symmetry.message and "zero" in symmetry.message

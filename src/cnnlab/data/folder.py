@@ -45,7 +45,7 @@ def decode_image(data: bytes, origin: str, channels: int | None) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as image:
             image.load()  # decode now: a truncated file fails here, not later
             natural = NATURAL_CHANNELS.get(image.mode, 3)
-            if channels is not None and channels != natural or image.mode not in MODES.values():
+            if (channels is not None and channels != natural) or image.mode not in MODES.values():
                 image = image.convert(MODES[channels or natural])
             array = np.asarray(image, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:

@@ -22,8 +22,9 @@ class DeviceLoader:
     """Iterate over ``(x, y)`` mini-batches of a dataset already on the training device.
 
     ``preprocess`` maps stored images (uint8/float16) to the float network input; ``augment``
-    (training only) transforms whole float batches on the device; an
-    :class:`~cnnlab.data.augment.Augment` also receives the examples' indices and the epoch.
+    (training only) transforms whole batches on the device (see :meth:`transform` for the
+    order); an :class:`~cnnlab.data.augment.Augment` also receives the examples' indices and
+    the epoch.
     With ``shuffle`` the order is a permutation drawn from ``generator`` (a CPU generator, for
     repeatability); with ``sample_weights`` (class-balanced sampling) it is ``len(data)``
     draws with replacement, example i drawn with probability proportional to its weight.
@@ -39,6 +40,11 @@ class DeviceLoader:
         self.augment = augment
         self.drop_last = drop_last
         self.sample_weights = None if sample_weights is None else sample_weights.double().cpu()
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({len(self.data)} examples, batch {self.batch_size}, "
+                f"shuffle={self.shuffle}, balanced={self.sample_weights is not None}, "
+                f"augment={self.augment!r})")
 
     def __len__(self) -> int:
         n = len(self.data)

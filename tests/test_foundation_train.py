@@ -249,3 +249,18 @@ def test_sigkill_mid_run_resumes_from_last_checkpoint(tiny_mnist_dir, tmp_path):
     result = resume_run(run_dir, **QUIET).fit()
     assert [r["epoch"] for r in RunDir(run_dir).read_metrics()] == [1, 2, 3, 4]
     assert result.epochs == 4 and result.test_acc > 0.8
+
+
+def test_evaluate_and_predict_a_run_whose_preprocessing_changes_the_input_shape(tiny_mnist_dir, tmp_path, capsys):
+    """PCA whitening to 40 dimensions: the network sees 40 values, not 1x28x28."""
+    overrides = tiny_overrides(tiny_mnist_dir, tmp_path, **{"train.epochs": 1, "model": "mlp"})
+    overrides.append("data.normalize=[scale, {pca: {dims: 40}}]")
+    assert main(["train", "--quiet", "--json", *overrides]) == 0
+    run_dir = json.loads(capsys.readouterr().out)["run_dir"]
+    assert main(["evaluate", run_dir, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_accuracy"] > 0.5
+    from cnnlab.data import DataConfig, load_data
+    test = load_data(DataConfig(source="idx", path=str(tiny_mnist_dir), val_size=0)).test
+    path = tmp_path / "digit.png"
+    Image.fromarray(test.images[0, 0].numpy()).save(path)
+    assert main(["predict", run_dir, str(path), "--json"]) == 0

@@ -10,16 +10,18 @@ HELP = "list registered models, optimizers, schedules, sources, recipes"
 
 def registries() -> dict:
     from cnnlab.config import list_recipes
-    from cnnlab.data import SOURCES
+    from cnnlab.data import AUGMENTATIONS, PREPROCESSORS, SOURCES
     from cnnlab.models import MODELS
     from cnnlab.optim import OPTIMIZERS, SCHEDULES
 
     return {"models": MODELS.names(), "optimizers": OPTIMIZERS.names(),
-            "schedules": SCHEDULES.names(), "sources": SOURCES.names(), "recipes": list_recipes()}
+            "schedules": SCHEDULES.names(), "sources": SOURCES.names(), "preprocessing": PREPROCESSORS.names(),
+            "augmentations": AUGMENTATIONS.names(), "recipes": list_recipes()}
 
 
 def add_arguments(p) -> None:
-    p.add_argument("what", nargs="?", choices=["models", "optimizers", "schedules", "sources", "recipes"],
+    p.add_argument("what", nargs="?", choices=["models", "optimizers", "schedules", "sources", "preprocessing",
+                                                "augmentations", "recipes"],
                    help="one kind (default: all)")
     p.add_argument("--json", action="store_true")
 

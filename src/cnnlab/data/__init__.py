@@ -20,7 +20,7 @@ from cnnlab.data.loader import DeviceLoader
 from cnnlab.data.preprocess import PREPROCESSORS, build_preprocess
 from cnnlab.data.sources import SOURCES, load_source
 from cnnlab.errors import DataError
-from cnnlab.data import arrays, cifar, folder  # noqa: F401,E402  (register their sources)
+from cnnlab.data import arrays, cifar, folder, whitening  # noqa: F401,E402  (register sources, pca/zca)
 from cnnlab.physics import dataset as _jets  # noqa: F401,E402  (registers jets, jets-aligned)
 
 

@@ -42,10 +42,11 @@ def load_trained(path: str | Path, which: str = "best", device: str = "auto") ->
     state = load_checkpoint(ckpt_path, dev)
     input_shape = tuple(int(v) for v in state["input_shape"])
     classes = list(state["classes"])
-    model = build_model(cfg.model, input_shape, len(classes)).to(dev)
-    load_model_weights(model, state["model"], str(ckpt_path))
     preprocess = make_preprocess(cfg.data, input_shape[0]).to(dev)
     preprocess.load_state_dict(state["preprocess"])
+    # PCA / patch whitening change the network's input shape: build for what preprocessing emits.
+    model = build_model(cfg.model, preprocess.output_shape(input_shape), len(classes)).to(dev)
+    load_model_weights(model, state["model"], str(ckpt_path))
     model.eval()
     return TrainedModel(cfg, model, preprocess, classes, input_shape, dev, int(state["epoch"]))
 

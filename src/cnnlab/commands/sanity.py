@@ -25,6 +25,17 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable findings on stdout")
 
 
+def print_layer_table(probe) -> None:
+    """Per-layer numbers of the probe (one step at the base lr on the untrained network)."""
+    print(f"  {'layer':<12} {'||dL/dW||':>10} {'||W||':>10} {'||dW||/||W||':>13}")
+    for name, g, w, r in zip(probe.layers, probe.grad_norms, probe.weight_norms, probe.update_ratios):
+        print(f"  {name:<12} {g:>10.3g} {w:>10.3g} {r:>13.2e}")
+    for a in probe.activations:
+        what = (f"{100 * a.dead_fraction:.1f}% dead" if a.dead_fraction is not None
+                else f"{100 * a.saturated_fraction:.1f}% saturated" if a.saturated_fraction is not None else "")
+        print(f"  {a.name:<12} mean {a.mean:+.3f} std {a.std:.3f}  {what}")
+
+
 def run(args) -> int:
     from cnnlab.commands.train import split_args
     from cnnlab.config import load_config
@@ -42,6 +53,7 @@ def run(args) -> int:
               + (f" with {' '.join(overrides)}" if overrides else ""))
         for finding in report.findings:
             print(f"  {MARKS[finding.level]}  {finding.check:<13} {finding.message}")
+        print_layer_table(report.probe)
         verdict = "passed" if report.clean else ("passed with warnings" if report.passed else "FAILED")
         print(f"sanity {verdict}")
     return 0 if report.passed else 1

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnlab.config import ExperimentConfig, load_config
+from cnnlab.config import load_config
 from cnnlab.train import RunDir, load_checkpoint, resume_run, start_run
 from tests.helpers import tiny_overrides
 
@@ -80,9 +80,6 @@ def test_max_norm_bound_holds_after_every_step(tiny_mnist_dir, tmp_path):
 def test_lbfgs_full_batch_trains(tiny_mnist_dir, tmp_path):
     extra = {"optim": "lbfgs", "optim.lbfgs_max_iter": 5, "train.batch_size": 2000, "train.epochs": 3,
              "schedule": "constant"}
-    if "monitor" in ExperimentConfig.model_fields:
-        # the monitor's start-of-run probe steps the optimizer without a closure, which L-BFGS needs
-        extra["monitor.sanity_at_start"] = False
     trainer = _trainer(tiny_mnist_dir, tmp_path, **extra)
     result = trainer.fit()
     assert trainer.steps_per_epoch == 1

@@ -115,7 +115,7 @@ class LayerMonitor:
         if self.write_csv:
             write_layers(self.path, self.rows)
         if self.tb is not None:
-            self.tb.log_epoch(model, tuple(trainer.splits.input_shape), row, new)
+            self.tb.log_epoch(model, trainer.preprocess.output_shape(tuple(trainer.splits.input_shape)), row, new)
         self._reset(trainer.device)
         return False
 

@@ -149,7 +149,7 @@ def probe_network(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor)
                  layers=[l.name for l in layers], grad_norms=grads.tolist(), weight_norms=weights.tolist(),
                  update_ratios=ratios.tolist(), identical=[identical_units(l) for l in layers],
                  activations=recorder.stats(), lr=cfg.optim.lr, optimizer=cfg.optim.name,
-                 normalize=cfg.data.normalize)
+                 normalize=str(cfg.data.normalize))
 
 
 # -- checks on a probe -----------------------------------------------------------------------
@@ -196,9 +196,9 @@ def check_input_scale(probe: Probe) -> list[Finding]:
     values = {"input_min": probe.input_min, "input_max": probe.input_max}
     text = f"network input spans [{probe.input_min:.3g}, {probe.input_max:.3g}]"
     if probe.input_scale > INPUT_SCALE_HIGH:
-        return [Finding("input_scale", "warn", f"{text} (data.normalize={probe.normalize}): unnormalised "
-                        "inputs saturate tanh/sigmoid units and inflate the initial scores; use "
-                        "data.normalize=standardize (or scale)", values)]
+        return [Finding("input_scale", "warn", f"{text} (data.normalize={probe.normalize}): inputs beyond "
+                        "a few units saturate tanh/sigmoid units and inflate the initial scores; use "
+                        "data.normalize=standardize (or scale, or whitening to unit variance)", values)]
     return [Finding("input_scale", "ok", text, values)]
 
 
@@ -401,8 +401,9 @@ def build_untrained(cfg):
     device = resolve_device(cfg.device)
     splits = load_data(cfg.data, cfg.seed)
     preprocess = fit_preprocess(cfg.data, splits).to(device)
+    model_input = preprocess.output_shape(splits.input_shape)  # whitening/PCA may reshape
     torch.manual_seed(cfg.seed)  # the trainer seeds the same way, so these are its initial weights
-    model = build_model(cfg.model, splits.input_shape, splits.num_classes).to(device)
+    model = build_model(cfg.model, model_input, splits.num_classes).to(device)
     return splits, preprocess, model, device
 
 

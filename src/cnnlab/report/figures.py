@@ -129,7 +129,8 @@ def unit_health(run: RunData) -> Figure | None:
 def first_layer_filters(run: RunData) -> Figure | None:
     """First-layer weights as images; trained filters should look like edge and blob detectors
     (seeds/004), noisy ones hint at too little training or too high a learning rate."""
-    found = first_layer_weights(run.trained.model, run.trained.input_shape)
+    # the network's input: the image, or what whitening/PCA turned it into
+    found = first_layer_weights(run.trained.model, run.trained.preprocess.output_shape(run.trained.input_shape))
     if found is None:
         return None
     name, weights = found

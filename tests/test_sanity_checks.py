@@ -193,3 +193,11 @@ def test_sanity_command_json_and_exit_codes(tiny_mnist_dir, tmp_path, capsys):
 
     assert main(["sanity", *overrides, "monitor.overfit_step=3"]) == 2
     assert "monitor.overfit_steps" in capsys.readouterr().err  # did-you-mean on the key
+
+
+def test_sanity_builds_the_net_for_what_preprocessing_emits(tiny_mnist_dir, tmp_path):
+    """PCA changes the network's input shape; the probe must build the net as the trainer does."""
+    report = run_sanity(tiny_cfg(tiny_mnist_dir, tmp_path, "data.normalize=pca", "model.arch=fc50 relu fc"),
+                        overfit=False)
+    assert report.passed and report.probe.layers == ["fc1", "fc2"]
+    assert "data.normalize=pca" in by_check(report, "input_scale")[0].message or by_check(report, "input_scale")[0].ok

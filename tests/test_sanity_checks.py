@@ -120,16 +120,11 @@ def test_learning_rate_100_is_flagged(tiny_mnist_dir, tmp_path):
 
 @pytest.fixture
 def zero_init():
-    """A `zero` init scheme for the duration of a test (the deliberately broken init)."""
+    """The deliberately broken init, as a user selects it: ``model.init=zero``."""
     from cnnlab.models.init import INITS
 
-    @torch.no_grad()
-    def zero(weight, activation):
-        weight.zero_()
-
-    INITS._items["zero"] = zero
-    yield "zero"
-    INITS._items.pop("zero")
+    assert "zero" in INITS
+    return "zero"
 
 
 def test_all_zero_weights_are_flagged_as_symmetry_never_broken(tiny_mnist_dir, tmp_path, zero_init):

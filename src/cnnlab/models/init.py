@@ -62,6 +62,14 @@ def he_normal(weight: torch.Tensor, activation: str | None) -> None:
         weight.normal_(0.0, math.sqrt(2.0 / fan_in))
 
 
+@INITS.register("zero")
+def zero(weight: torch.Tensor, activation: str | None) -> None:
+    """``w = 0``: the classic mistake of seeds/003 ("every neuron computes the same output, the
+    same gradient, the same update"); kept so `cnnlab sanity model.init=zero` can show it."""
+    with torch.no_grad():
+        weight.zero_()
+
+
 def initialize(layers: list, scheme: str, zero_last: bool = False) -> None:
     """Initialise the linear layers (:class:`~cnnlab.models.build.LayerInfo` of conv/fc) of a
     network: weights by ``scheme``, biases zero, and the last layer all zero if ``zero_last``."""

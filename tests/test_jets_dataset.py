@@ -125,3 +125,15 @@ def test_train_and_evaluate_prints_the_physics_table(synthetic_file, tmp_path, c
     assert main(["evaluate", run_dir]) == 0
     text = capsys.readouterr().out
     assert "| multiplicity |" in text and "gluon rejection at 50%" in text
+
+
+def test_jetnet_recipe_has_the_seeds_hyperparameters():
+    from cnnlab.config import load_config
+    from cnnlab.models import build_model
+
+    cfg = load_config("jetnet")
+    assert (cfg.data.source, cfg.model.arch, cfg.optim.name) == ("jets", "jetnet", "rmsprop")
+    assert (cfg.optim.lr, cfg.optim.rho, cfg.optim.eps, cfg.optim.l2) == (0.002, 0.9, 1e-8, 1e-4)
+    assert cfg.train.batch_size == 1024
+    model = build_model(cfg.model, (3, 32, 32), 2)
+    assert model(torch.zeros(4, 3, 32, 32)).shape == (4, 2)

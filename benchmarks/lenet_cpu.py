@@ -8,7 +8,7 @@ Epochs alternate between the two (plain, cnnlab, plain, cnnlab, ...) so that bac
 hits both alike; the median epoch time of each is reported with the ratio cnnlab / plain
 (goal: <= 1.0, the framework costs nothing).
 
-    python benchmarks/lenet_cpu.py [--epochs 3] [--batch-size 64] [--threads 2] [--json]
+    python benchmarks/lenet_cpu.py [--epochs 3] [--batch-size 64] [--threads 2] [--json] [KEY=VALUE...]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from cnnlab.config import load_config
 from cnnlab.models import build_model
 from cnnlab.train import start_run
+from cnnlab.train.callbacks import call_hook
 
 
 def plain_epoch(model, optimizer, images, labels, batch_size, generator) -> None:
@@ -45,13 +46,17 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="extra cnnlab config overrides, e.g. monitor.layer_stats=false")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as runs:
         cfg = load_config(None, [f"runs_dir={runs}", "device=cpu", f"train.batch_size={args.batch_size}",
-                                 "schedule=constant", f"train.epochs={args.epochs}"])
+                                 "schedule=constant", "optim.l2=0", f"train.epochs={args.epochs}", *args.overrides])
         trainer = start_run(cfg, show_progress=False, echo=lambda line: None)
+        # cnnlab as a user gets it: the default callbacks (sanity probe, layer monitor) included.
+        call_hook(trainer.callbacks, "on_train_start", trainer)
 
         # The plain loop's data: the same training images, normalised once, as float32.
         images = trainer.preprocess(trainer.train_data.images).contiguous()

@@ -156,10 +156,18 @@ def probe_network(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor)
 CHECKS: Registry[Callable[[Probe], list[Finding]]] = Registry("sanity check")
 
 
+def _scale_advice(probe: Probe) -> str:
+    # Already standardised per channel yet still large: heavy-tailed pixels (sparse jet images).
+    if "standardize" in probe.normalize:
+        return ("standardisation per channel leaves outliers this large: try per-pixel `std`, "
+                "`gcn`, or a per-image intensity normalisation")
+    return "use data.normalize=standardize (or scale, or whitening to unit variance)"
+
+
 def _input_cause(probe: Probe) -> str | None:
     if probe.input_scale > INPUT_SCALE_HIGH:
         return (f"the input scale: values reach {probe.input_scale:.0f} (data.normalize={probe.normalize}); "
-                "use data.normalize=standardize")
+                + _scale_advice(probe))
     return None
 
 
@@ -197,8 +205,8 @@ def check_input_scale(probe: Probe) -> list[Finding]:
     text = f"network input spans [{probe.input_min:.3g}, {probe.input_max:.3g}]"
     if probe.input_scale > INPUT_SCALE_HIGH:
         return [Finding("input_scale", "warn", f"{text} (data.normalize={probe.normalize}): inputs beyond "
-                        "a few units saturate tanh/sigmoid units and inflate the initial scores; use "
-                        "data.normalize=standardize (or scale, or whitening to unit variance)", values)]
+                        "a few units saturate tanh/sigmoid units and inflate the initial scores; "
+                        + _scale_advice(probe), values)]
     return [Finding("input_scale", "ok", text, values)]
 
 

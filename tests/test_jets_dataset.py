@@ -137,3 +137,27 @@ def test_jetnet_recipe_has_the_seeds_hyperparameters():
     assert cfg.train.batch_size == 1024
     model = build_model(cfg.model, (3, 32, 32), 2)
     assert model(torch.zeros(4, 3, 32, 32)).shape == (4, 2)
+
+
+def test_report_compares_the_network_with_classic_discriminants(synthetic_file, tmp_path):
+    """`cnnlab report` on a jets run: the rejection plot holds the network and the discriminants
+    computed on the same test jets, and the results table gets the AUC margin."""
+    from cnnlab.physics.metrics import physics_report
+    from cnnlab.report import build_report, collect_run
+    from cnnlab.report.figures import physics_rejection
+
+    args = ["train", "--quiet", "--json", "data.source=jets", f"data.path={synthetic_file}",
+            "data.val_size=40", "model=fc16 relu fc", "train.epochs=1", "train.batch_size=32",
+            f"runs_dir={tmp_path}", "device=cpu"]
+    assert main(args) == 0
+    run_dir = next(tmp_path.glob("*/config.yaml")).parent
+    run = collect_run(run_dir, device="cpu")
+    assert physics_rejection(run) is not None
+    expected = physics_report(run.test.labels.numpy(), run.test.probabilities.numpy(), run.classes,
+                              run.test_features)
+    assert set(expected["taggers"]) == {"CNN", "multiplicity", "width (girth)", "mass"}
+    assert run.extra["auc_margin_over_best_classic"] == pytest.approx(expected["margin"]["auc"])
+    report = build_report([run_dir], tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    assert "Rejection vs efficiency" in html and "AUC margin over best classic" in html
+    assert report.figures >= 8

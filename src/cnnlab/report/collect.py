@@ -27,6 +27,7 @@ class RunData:
     test: SplitResult
     test_images: torch.Tensor           # stored format (uint8 N x C x H x W), CPU
     extra: dict = field(default_factory=dict)
+    test_features: dict | None = None   # per-example side data of the test split (jet features)
 
     @property
     def cfg(self):
@@ -74,4 +75,4 @@ def collect_run(path: str | Path, checkpoint: str = "best", device: str = "auto"
     sanity_path = run.path / "sanity.json"
     sanity = json.loads(sanity_path.read_text()) if sanity_path.is_file() else None
     return RunData(run.path, run.path.name, metrics, read_layers(run.path / LAYERS_FILE), sanity,
-                   trained, test, splits.test.images.cpu())
+                   trained, test, splits.test.images.cpu(), test_features=splits.extras.get("test"))

@@ -227,6 +227,36 @@ def roc(run: RunData) -> Figure | None:
     return fig
 
 
+def physics_rejection(run: RunData) -> Figure | None:
+    """Two-class problems with per-example features (jets): background rejection 1/eff vs signal
+    efficiency of the network and of the classic discriminants (multiplicity, width, mass) on
+    the same test examples, with each AUC; the physicists' way of judging a tagger."""
+    from cnnlab.physics.metrics import physics_report
+
+    if len(run.classes) != 2 or not run.test_features:
+        return None
+    report = physics_report(run.test.labels.numpy(), run.test.probabilities.numpy(), run.classes,
+                            run.test_features)
+    if len(report["taggers"]) < 2:
+        return None
+    if "margin" in report:
+        run.extra["auc_margin_over_best_classic"] = report["margin"]["auc"]
+    fig, ax = _axes(width=5.6, height=4.4)
+    for name, m in report["taggers"].items():
+        eff_s = np.array(m["roc"]["quark_efficiency"])
+        eff_b = np.array(m["roc"]["gluon_efficiency"])
+        keep = eff_b > 0
+        ax.plot(eff_s[keep], 1 / eff_b[keep], marker="o", ms=3, lw=2 if name == "CNN" else 1,
+                label=f"{name}: AUC {m['auc']:.3f}, rejection@50% {m['gluon_rejection_at_q50']:.1f}")
+    ax.set_yscale("log")
+    ax.set(xlabel=f"{report['signal_class']} efficiency",
+           ylabel=f"{report['background_class']} rejection (1/efficiency)",
+           title=f"Tagger comparison, {report['test_examples']} test examples")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    return fig
+
+
 @dataclass(frozen=True)
 class FigureSpec:
     key: str
@@ -251,6 +281,8 @@ RUN_FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("mistakes", "Most confidently wrong test images", confident_mistakes,
                "no test image is misclassified"),
     FigureSpec("roc", "ROC curve", roc, "ROC needs a two-class problem"),
+    FigureSpec("physics", "Rejection vs efficiency: network vs classic discriminants", physics_rejection,
+               "needs a two-class dataset with per-example features (the jets sources)"),
 )
 
 

@@ -53,7 +53,8 @@ RESULT_COLUMNS = [  # key, header, formatter
     ("epochs", "epochs", int), ("checkpoint_epoch", "checkpoint epoch", int),
     ("parameters", "parameters", int), ("train_error", "final train error %", "pct"),
     ("best_val_error", "best val error %", "pct"), ("test_error", "test error %", "pct"),
-    ("test_loss", "test loss", float), ("auc", "test AUC", float), ("train_seconds", "train time (s)", float),
+    ("test_loss", "test loss", float), ("auc", "test AUC", float),
+    ("auc_margin_over_best_classic", "AUC margin over best classic", float), ("train_seconds", "train time (s)", float),
 ]
 
 

@@ -56,6 +56,15 @@ class Registry(Generic[T]):
                 f"Known: {', '.join(self.names())}"
             ) from None
 
+    def validate(self, name: str) -> str:
+        """For pydantic field validators: ``name`` if registered, else ValueError with the same
+        "did you mean" message (pydantic then prefixes the key and the config file)."""
+        try:
+            self.get(name)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return name
+
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._items if fnmatch.fnmatch(n, pattern))
 

@@ -46,15 +46,9 @@ class ModelConfig(Section):
     @field_validator("init")
     @classmethod
     def _known_init(cls, value):
-        from cnnlab.errors import ConfigError
         from cnnlab.models.init import INITS
 
-        if value is not None:
-            try:
-                INITS.get(value)
-            except ConfigError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return INITS.validate(value) if value is not None else value
 
     @field_validator("keep")
     @classmethod

@@ -70,13 +70,7 @@ def _registry(kind: str):
 
 
 def _known(kind: str, name: str) -> str:
-    from cnnlab.errors import ConfigError
-
-    try:
-        _registry(kind).get(name)
-    except ConfigError as exc:  # pydantic formats ValueErrors with the key and the file
-        raise ValueError(str(exc)) from None
-    return name
+    return _registry(kind).validate(name)
 
 
 class OptimConfig(Section):

@@ -37,14 +37,9 @@ class JetSettings(Section):
     @field_validator("channels")
     @classmethod
     def _known_channels(cls, value: str) -> str:
-        from cnnlab.errors import ConfigError
         from cnnlab.physics.images import CHANNELS
 
-        try:
-            CHANNELS.get(value)
-        except ConfigError as exc:  # pydantic reports ValueErrors with the field's name
-            raise ValueError(str(exc)) from None
-        return value
+        return CHANNELS.validate(value)
 
     @model_validator(mode="after")
     def _ordered_windows(self) -> "JetSettings":

@@ -36,12 +36,14 @@ class ExperimentConfig(Section):
     seed: int = Field(0, description="seeds weights, shuffling, dropout and augmentation")
     device: str = Field("auto", description="auto (CUDA if present), cpu, cuda, cuda:N")
     runs_dir: str = Field("runs", description="parent folder of run directories")
-    data: DataConfig = DataConfig()
-    model: ModelConfig = ModelConfig()
-    optim: OptimConfig = OptimConfig(l2=5e-4)
-    schedule: ScheduleConfig = ScheduleConfig(name="linear")
-    train: TrainConfig = TrainConfig()
-    monitor: MonitorConfig = MonitorConfig()
+    # Factories, not instances: building the optim/schedule defaults consults the registries,
+    # which import torch; that should happen when a config is made, not when this module loads.
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optim: OptimConfig = Field(default_factory=lambda: OptimConfig(l2=5e-4))
+    schedule: ScheduleConfig = Field(default_factory=lambda: ScheduleConfig(name="linear"))
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -6,68 +6,13 @@ Public interface::
     preprocess = fit_preprocess(cfg.data, splits)
     loader = build_train_loader(cfg.data, splits.train.to(device), batch_size, preprocess)
     weight = loss_weights(cfg.data, splits)     # class weights for the loss, or None
+
+Names are imported on first use (:mod:`cnnlab.lazy`), so reading a config does not import torch.
 """
 
-from __future__ import annotations
-
-import torch
-
-from cnnlab.data.augment import AUGMENTATIONS, Augment, build_augment, expand_one_pixel_shifts
-from cnnlab.data.balance import class_weights, sample_weights
-from cnnlab.data.config import DataConfig
-from cnnlab.data.dataset import ArrayDataset, DatasetSplits, split_validation
-from cnnlab.data.loader import DeviceLoader
-from cnnlab.data.preprocess import PREPROCESSORS, build_preprocess
-from cnnlab.data.sources import SOURCES, load_source
-from cnnlab.errors import DataError
-from cnnlab.data import arrays, cifar, folder, whitening  # noqa: F401,E402  (register sources, pca/zca)
-from cnnlab.physics import dataset as _jets  # noqa: F401,E402  (registers jets, jets-aligned)
-
-
-def load_data(cfg: DataConfig, seed: int = 0) -> DatasetSplits:
-    """Load a source, carve the validation split out of train, expand train if asked."""
-    splits = split_validation(load_source(cfg), cfg.val_size, seed)
-    if cfg.expand_shifts:
-        if cfg.loader == "stream":
-            raise DataError("data.expand_shifts copies the training images in memory; it cannot be "
-                            "combined with data.loader=stream (use the one_pixel_shift augmentation)")
-        splits.train = ArrayDataset(*expand_one_pixel_shifts(splits.train.images, splits.train.labels))
-    return splits
-
-
-def make_preprocess(cfg: DataConfig, channels: int | None = None):
-    """The (unfitted) preprocessing pipeline; load a run's fitted state into it."""
-    return build_preprocess(cfg.normalize, channels)
-
-
-def fit_preprocess(cfg: DataConfig, splits: DatasetSplits):
-    """Build the preprocessing pipeline and fit it on the training split only."""
-    return make_preprocess(cfg, splits.input_shape[0]).fit(splits.train.images)
-
-
-def build_train_loader(cfg: DataConfig, data: ArrayDataset, batch_size: int, preprocess,
-                       num_classes: int | None = None):
-    """The training loader: shuffled (or class-balanced), with ``data.augment``."""
-    weights = None
-    if cfg.balance == "sample":
-        weights = sample_weights(data.labels, num_classes or int(data.labels.max()) + 1)
-    augment = build_augment(cfg.augment) or None
-    if cfg.loader == "stream":
-        from cnnlab.data.stream import StreamingLoader
-
-        return StreamingLoader(data, batch_size, shuffle=True, preprocess=preprocess, augment=augment,
-                               sample_weights=weights, workers=cfg.workers)
-    return DeviceLoader(data, batch_size, shuffle=True, preprocess=preprocess, augment=augment,
-                        sample_weights=weights)
-
-
-def loss_weights(cfg: DataConfig, splits: DatasetSplits, device=None) -> torch.Tensor | None:
-    """Class weights for the cross-entropy when ``data.balance: weight``, else None."""
-    if cfg.balance != "weight":
-        return None
-    return class_weights(splits.train.labels, splits.num_classes, splits.classes).to(device)
-
+from cnnlab.lazy import lazy_exports
 
 __all__ = ["AUGMENTATIONS", "ArrayDataset", "Augment", "DataConfig", "DatasetSplits", "DeviceLoader",
-           "PREPROCESSORS", "SOURCES", "build_train_loader", "fit_preprocess", "load_data",
-           "load_source", "loss_weights", "make_preprocess"]
+           "PREPROCESSORS", "SOURCES", "build_augment", "build_train_loader", "fit_preprocess",
+           "load_data", "load_source", "loss_weights", "make_preprocess"]
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(__all__, "pipeline"))

@@ -155,3 +155,11 @@ def load_source(cfg: DataConfig) -> DatasetSplits:
 
 
 __all__ = ["SOURCES", "load_source", "parse_idx", "read_payload"]
+
+
+# The other sources register themselves on import; importing them here (after SOURCES exists)
+# makes every name known to whoever consults the registry.
+import cnnlab.data.arrays  # noqa: E402,F401
+import cnnlab.data.cifar  # noqa: E402,F401
+import cnnlab.data.folder  # noqa: E402,F401
+import cnnlab.physics.dataset  # noqa: E402,F401  (jets, jets-aligned, jets-aligned-norm)

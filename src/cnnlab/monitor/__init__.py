@@ -6,15 +6,14 @@ Public interface::
     findings = run_sanity(cfg, overfit=True)      # list[Finding], see cnnlab.monitor.sanity
     parametric_layers(model), activation_layers(model)   # named layers, see .layers
 
-Importing this package registers the ``monitor`` and ``sanity`` training callbacks
-(:data:`cnnlab.train.callbacks.CALLBACKS`); it must stay light (no cnnlab.config import at
-module level), because :mod:`cnnlab.config` imports :mod:`cnnlab.monitor.config`.
+The ``monitor`` and ``sanity`` training callbacks live in :mod:`cnnlab.monitor.callbacks`
+(registered in :data:`cnnlab.train.callbacks.CALLBACKS` when the trainer builds its callbacks).
+Names are imported on first use (:mod:`cnnlab.lazy`): :mod:`cnnlab.config` imports
+:mod:`cnnlab.monitor.config`, and reading a config should not import torch.
 """
 
-from __future__ import annotations
+from cnnlab.lazy import lazy_exports
 
-from cnnlab.monitor import callbacks as _callbacks  # noqa: F401  (registers the callbacks)
-from cnnlab.monitor.config import MonitorConfig
-from cnnlab.monitor.layers import activation_layers, parametric_layers
-
-__all__ = ["MonitorConfig", "activation_layers", "parametric_layers"]
+_EXPORTS = {"MonitorConfig": "config", "activation_layers": "layers", "parametric_layers": "layers"}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -4,7 +4,7 @@ Names are imported lazily: :mod:`cnnlab.config` imports ``cnnlab.train.config`` 
 trainer imports :mod:`cnnlab.config`, so an eager import here would be circular.
 """
 
-import importlib
+from cnnlab.lazy import lazy_exports
 
 _EXPORTS = {
     "RunDir": "rundir", "SplitResult": "evaluation", "evaluate_split": "evaluation",
@@ -13,10 +13,5 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"cnnlab.train.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'cnnlab.train' has no attribute {name!r}")
-
-
 __all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

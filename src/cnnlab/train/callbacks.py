@@ -15,6 +15,10 @@ CALLBACKS: Registry[Callable[[Any], Any]] = Registry("callback")
 
 
 def build_callbacks(cfg) -> list:
+    # The built-in callbacks register themselves when their modules are imported.
+    import cnnlab.monitor.callbacks  # noqa: F401  (monitor, sanity)
+    import cnnlab.train.early_stopping  # noqa: F401
+
     built = (CALLBACKS.get(name)(cfg) for name in CALLBACKS.names())
     return [cb for cb in built if cb is not None]
 

@@ -161,3 +161,36 @@ def test_report_compares_the_network_with_classic_discriminants(synthetic_file, 
     html = (tmp_path / "r.html").read_text()
     assert "Rejection vs efficiency" in html and "AUC margin over best classic" in html
     assert report.figures >= 8
+
+
+def test_jet_prep_steps_replace_the_sources_own(synthetic_file):
+    aligned = load(synthetic_file, source="jets-aligned", val_size=0)
+    as_steps = load(synthetic_file, source="jets", val_size=0, jet_prep=["centre", "rotate", "flip"])
+    torch.testing.assert_close(as_steps.train.images, aligned.train.images)
+    norm = load(synthetic_file, source="jets-aligned-norm", val_size=0)
+    torch.testing.assert_close(load(synthetic_file, source="jets", val_size=0,
+                                    jet_prep=["center", "rotate", "flip", "normalize"]).train.images,
+                               norm.train.images)
+    # an empty list turns the aligned source's steps off: the stored images
+    raw = load(synthetic_file, val_size=0)
+    torch.testing.assert_close(load(synthetic_file, source="jets-aligned", val_size=0,
+                                    jet_prep=[]).train.images, raw.train.images)
+    # centring alone moves the centroid but leaves each image's total
+    centred = load(synthetic_file, val_size=0, jet_prep=["centre"])
+    assert not torch.allclose(centred.train.images, raw.train.images)
+    torch.testing.assert_close(centred.test.images.sum((2, 3)), raw.test.images.sum((2, 3)),
+                               rtol=0.05, atol=1.0)
+
+
+@pytest.mark.parametrize("steps, message", [
+    (["rotat"], "Did you mean 'rotate'"),
+    (["normalise", "centre"], "must be the last"),
+])
+def test_jet_prep_errors_name_the_step(steps, message):
+    with pytest.raises(ValueError, match=message):
+        DataConfig(source="jets", jet_prep=steps)
+
+
+def test_jet_prep_needs_a_jets_source():
+    with pytest.raises(ValueError, match="jets sources only"):
+        DataConfig(source="mnist", jet_prep=["centre"])

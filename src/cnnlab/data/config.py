@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from cnnlab.configbase import Section
 
@@ -50,6 +50,10 @@ class DataConfig(Section):
     layout: Literal["auto", "nchw", "nhwc"] = Field(
         "auto", description="axis order of .npz/HDF5 image arrays; auto: channels are the smaller of axes 1 and 3")
     cache: bool = Field(True, description="cache decoded image folders as .npz in the data cache")
+    jet_prep: list[str] | None = Field(
+        None, description="jets sources: jet-image preprocessing in order, from centre | rotate | "
+                          "flip | normalise (last); None = the source's own (jets: [], jets-aligned: "
+                          "[centre, rotate, flip], jets-aligned-norm: the three and normalise)")
 
     @field_validator("normalize")
     @classmethod
@@ -66,3 +70,19 @@ class DataConfig(Section):
 
         build_augment(value)
         return value
+
+    @field_validator("jet_prep")
+    @classmethod
+    def _check_jet_prep(cls, value):
+        if value is not None:
+            from cnnlab.physics.jetprep import parse_steps
+
+            parse_steps(value)
+        return value
+
+    @model_validator(mode="after")
+    def _jet_prep_needs_jets(self):
+        if self.jet_prep is not None and not self.source.startswith("jets"):
+            raise ValueError(f"data.jet_prep applies to the jets sources only (data.source is "
+                             f"'{self.source}'); remove it or set it to null")
+        return self

@@ -15,7 +15,9 @@
 Sources (``data.source``): ``jets`` uses the stored images; ``jets-aligned`` re-pixelises
 the stored constituents after centring, rotation and flipping; ``jets-aligned-norm`` also
 normalises each image channel to unit sum (which hides the multiplicity that the sum |charge|
-channel otherwise carries) (see :mod:`cnnlab.physics.jetprep`). ``data.path`` is the .h5 file.
+channel otherwise carries) (see :mod:`cnnlab.physics.jetprep`). ``data.jet_prep`` (a list of
+step names) replaces the source's own steps, e.g. ``[centre, flip]``. ``data.path`` is the .h5
+file.
 """
 
 from __future__ import annotations
@@ -119,7 +121,8 @@ def _register(name: str, view: JetsView) -> None:
         if cfg.path is None:
             raise DataError(f"data.source={name} needs data.path: a file made by "
                             "`cnnlab data jets --jets N --out FILE.h5`")
-        return load_jets(cfg.path, view, cfg.test_split, balance_train=cfg.balance == "none")
+        chosen = view if cfg.jet_prep is None else JetsView(*jetprep.parse_steps(cfg.jet_prep))
+        return load_jets(cfg.path, chosen, cfg.test_split, balance_train=cfg.balance == "none")
 
     source.__doc__ = f"Quark/gluon jet images from a `cnnlab data jets` file ({name})."
     SOURCES.register(name)(source)

@@ -13,7 +13,8 @@ pixelisation (exact, unlike rotating a pixelised image):
 4. normalise: divide each image channel by its total |intensity|, I_c <- I_c / sum |I_c|, so
             the network sees shapes, not the jet's energy scale.
 
-Steps are registered by name (``JET_PREP``); a pipeline is a list of names.
+Steps 1-3 are registered by name (``JET_PREP``); a pipeline is a list of names
+(``data.jet_prep``), with ``normalise`` last because it acts on the pixelised image.
 """
 
 from __future__ import annotations
@@ -65,6 +66,27 @@ def apply_steps(steps, jet, pt, u, v):
     for name in steps:
         u, v = JET_PREP.get(name)(jet, pt, u, v)
     return u, v
+
+
+#: the image step (after pixelisation), under its spellings
+IMAGE_STEPS = ("normalise", "normalize")
+
+
+def parse_steps(names) -> tuple[tuple[str, ...], bool]:
+    """``data.jet_prep`` -> (coordinate steps in order, normalise?). ValueError names the step."""
+    names = list(names)
+    for position, name in enumerate(names):
+        if name in IMAGE_STEPS:
+            if position != len(names) - 1:
+                raise ValueError(f"'{name}' acts on the pixelised image, so it must be the last "
+                                 f"jet_prep step (got {names})")
+        elif name not in JET_PREP:
+            try:
+                JET_PREP.validate(name)
+            except ValueError as exc:
+                raise ValueError(f"{exc}; and normalise, as the last step") from None
+    normalised = bool(names) and names[-1] in IMAGE_STEPS
+    return tuple(names[:-1] if normalised else names), normalised
 
 
 def normalise(images: np.ndarray) -> np.ndarray:

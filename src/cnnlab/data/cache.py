@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from cnnlab.atomic import atomic_write
 
 #: Bump when the decoding changes, so that old cache entries are not reused.
 DECODER_VERSION = 1
@@ -55,13 +56,7 @@ def load_cached(path: Path) -> dict[str, np.ndarray] | None:
 def save_cached(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write atomically; a failure to cache (read-only or full disk) is not an error."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path) as f:
             np.savez(f, **arrays)
-        os.replace(tmp, path)
     except OSError:
-        try:
-            Path(tmp).unlink(missing_ok=True)  # type: ignore[possibly-undefined]
-        except (NameError, OSError):
-            pass
+        pass

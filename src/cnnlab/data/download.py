@@ -7,34 +7,18 @@ renamed into place, so an interrupted download never leaves a file that looks co
 from __future__ import annotations
 
 import http.client
-import os
 import socket
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Callable, Sequence
 
+from cnnlab.atomic import atomic_write
 from cnnlab.errors import DataError
 
 #: Seconds to wait for a mirror before trying the next one.
 TIMEOUT_S = 30
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def fetch(url: str, timeout: float = TIMEOUT_S, chunk: int = 1 << 20) -> bytes:
@@ -85,7 +69,8 @@ def download(
         if problem:
             failures.append(f"{url}: {problem}")
             continue
-        atomic_write_bytes(target, data)
+        with atomic_write(target) as f:
+            f.write(data)
         return target
     offline = all("Errno" in f or "urlopen" in f or "Name or service" in f or "resolution" in f
                   for f in failures)

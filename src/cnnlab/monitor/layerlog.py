@@ -12,8 +12,9 @@ Columns: epoch, step, layer (conv1, fc2, tanh1...), kind (conv, fc, relu, tanh..
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
+
+from cnnlab.atomic import atomic_write
 
 LAYER_COLUMNS = ["epoch", "step", "layer", "kind", "grad_norm", "weight_norm", "update_ratio",
                  "dead_fraction", "saturated_fraction", "act_mean", "act_std"]
@@ -39,12 +40,9 @@ def read_layers(path: Path) -> list[dict]:
 
 
 def write_layers(path: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=LAYER_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else (repr(row[k]) if isinstance(row[k], float) else row[k])
-                         for k in LAYER_COLUMNS})
-    tmp = Path(path).with_suffix(".csv.tmp")
-    tmp.write_text(buffer.getvalue())
-    tmp.replace(path)
+    with atomic_write(path, "w") as f:
+        writer = csv.DictWriter(f, fieldnames=LAYER_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if row.get(k) is None else (repr(row[k]) if isinstance(row[k], float) else row[k])
+                             for k in LAYER_COLUMNS})

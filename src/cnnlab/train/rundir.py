@@ -9,12 +9,12 @@
 from __future__ import annotations
 
 import csv
-import io
 import time
 from pathlib import Path
 
 import yaml
 
+from cnnlab.atomic import atomic_write
 from cnnlab.errors import CheckpointError
 from cnnlab.train.checkpoint import save_checkpoint  # noqa: F401  (re-exported for callers)
 
@@ -86,14 +86,11 @@ class RunDir:
         columns = list(METRIC_COLUMNS)
         for row in rows:
             columns += [k for k in row if k not in columns]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _format(row.get(k)) for k in columns})
-        tmp = self.metrics_path.with_suffix(".csv.tmp")
-        tmp.write_text(buffer.getvalue())
-        tmp.replace(self.metrics_path)
+        with atomic_write(self.metrics_path, "w") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: _format(row.get(k)) for k in columns})
 
     def log(self, line: str) -> None:
         with self.log_path.open("a") as f:

@@ -110,6 +110,16 @@ def test_resume_errors(tmp_path, tiny_mnist_dir):
         resume_run(run.path, **QUIET)
 
 
+def test_a_setup_error_leaves_no_empty_run_directory(tiny_mnist_dir, tmp_path):
+    from cnnlab.errors import ConfigError
+
+    cfg = load_config(None, tiny_overrides(tiny_mnist_dir, tmp_path, optim="adagrad", schedule="onecycle",
+                                           **{"schedule.momentum_cycle": "[0.95, 0.85]"}))
+    with pytest.raises(ConfigError, match="no momentum to cycle"):
+        start_run(cfg, **QUIET)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_checkpoint_from_other_architecture_is_explained(tiny_mnist_dir, tmp_path):
     _, result = _train(tiny_mnist_dir, tmp_path, **{"train.epochs": 1})
     state = load_checkpoint(RunDir(result.run_dir).checkpoint("last"))

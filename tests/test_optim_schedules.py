@@ -90,6 +90,57 @@ def test_onecycle_equals_torch_onecyclelr(total, pct):
     assert max(ours) == pytest.approx(A0, rel=1e-2) and ours[0] == pytest.approx(A0 / 25)
 
 
+def _momentum_of(group: dict) -> float:
+    return group["betas"][0] if "betas" in group else group["momentum"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda params: torch.optim.SGD(params, lr=A0, momentum=0.9),
+    lambda params: torch.optim.Adam(params, lr=A0),
+], ids=["sgd", "adam"])
+def test_onecycle_momentum_cycle_equals_torch_cycle_momentum(make):
+    """Momentum against the rate (Smith 2018): torch's OneCycleLR(cycle_momentum=True), whose
+    defaults are base 0.85 and max 0.95, on the same optimizer types, step by step."""
+    total = 40
+    cfg = ScheduleConfig(name="onecycle", momentum_cycle=[0.95, 0.85])
+    ours_opt = make([torch.nn.Parameter(torch.zeros(2))])
+    ours_sched = LRScheduler(cfg, ours_opt, 10, total)
+    ref_opt = make([torch.nn.Parameter(torch.zeros(2))])
+    ref_sched = torch.optim.lr_scheduler.OneCycleLR(ref_opt, max_lr=A0, total_steps=total)
+    ours, ref = [], []
+    for _ in range(total):
+        ours.append((ours_opt.param_groups[0]["lr"], _momentum_of(ours_opt.param_groups[0])))
+        ref.append((ref_opt.param_groups[0]["lr"], _momentum_of(ref_opt.param_groups[0])))
+        ours_opt.step()
+        ref_opt.step()
+        ours_sched.step_batch()
+        ref_sched.step()
+    assert [m for _, m in ours] == pytest.approx([m for _, m in ref], rel=1e-9)
+    assert [lr for lr, _ in ours] == pytest.approx([lr for lr, _ in ref], rel=1e-9)
+    momenta = [m for _, m in ours]
+    assert momenta[0] == pytest.approx(0.95) and min(momenta) == pytest.approx(0.85, abs=1e-3)
+
+
+def test_onecycle_without_momentum_cycle_leaves_momentum_alone():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=A0, momentum=0.7)
+    sched = LRScheduler(ScheduleConfig(name="onecycle"), opt, 10, 40)
+    for _ in range(25):
+        opt.step()
+        sched.step_batch()
+    assert opt.param_groups[0]["momentum"] == 0.7
+
+
+def test_momentum_cycle_needs_an_optimizer_with_momentum():
+    opt = torch.optim.Adagrad([torch.nn.Parameter(torch.zeros(2))], lr=A0)
+    with pytest.raises(ConfigError, match="schedule.momentum_cycle.*Adagrad.*no momentum"):
+        LRScheduler(ScheduleConfig(name="onecycle", momentum_cycle=[0.95, 0.85]), opt, 10, 40)
+
+
+def test_momentum_cycle_is_onecycle_only():
+    with pytest.raises(ValueError, match="schedule.momentum_cycle does not apply to schedule 'cosine'"):
+        ScheduleConfig(name="cosine", momentum_cycle=[0.95, 0.85])
+
+
 def test_linear_decays_to_zero_and_warmup_ramps_up():
     ours = our_sequence(ScheduleConfig(name="linear", warmup_epochs=1), 5, 20)
     warm = [(s + 1) / 5 for s in range(5)] + [1.0] * 15

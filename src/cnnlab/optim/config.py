@@ -12,7 +12,7 @@ Keys fall in two kinds:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_serializer, model_validator
 
@@ -24,7 +24,8 @@ OPTIM_RULE_KEYS = ("momentum", "nesterov", "rho", "eps", "eps_inside_sqrt", "bet
                    "lbfgs_max_iter", "lbfgs_history", "lbfgs_line_search")
 #: schedule keys that only some schedules read
 SCHEDULE_KEYS = ("step_epochs", "gamma", "k", "monitor", "mode", "patience", "threshold",
-                 "cooldown", "min_factor", "pct_start", "div_factor", "final_div_factor")
+                 "cooldown", "min_factor", "pct_start", "div_factor", "final_div_factor",
+                 "momentum_cycle")
 
 
 def _fill_defaults(data: Any, registry_name: str, default_name: str) -> Any:
@@ -168,6 +169,9 @@ class ScheduleConfig(Section):
     div_factor: float | None = Field(None, ge=1, description="onecycle: start at lr / div_factor")
     final_div_factor: float | None = Field(None, ge=1, description="onecycle: end at lr / (div_factor "
                                            "* final_div_factor)")
+    momentum_cycle: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] | None = Field(
+        None, description="onecycle: [high, low] momentum, cycled against the rate (torch's default "
+                          "[0.95, 0.85]); null keeps the optimizer's momentum")
 
     @field_validator("name")
     @classmethod

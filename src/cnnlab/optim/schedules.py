@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
+from cnnlab.errors import ConfigError
 from cnnlab.optim.monitor import improvement, metric_value, resolve_mode
 from cnnlab.registry import Registry
 
@@ -37,6 +38,10 @@ class Schedule:
 
     def factor(self, step: int) -> float:
         raise NotImplementedError
+
+    def momentum(self, step: int) -> float | None:
+        """The momentum to use at ``step``, for schedules that cycle it; None leaves it alone."""
+        return None
 
     def step_epoch(self, row: dict) -> None:
         """Metric-driven schedules react to the epoch's row; progress-driven ones need nothing."""
@@ -119,23 +124,39 @@ class OneCycle(Schedule):
         rise   a0/d -> a0           over the first pct_start of the steps
         fall   a0 -> a0/(d f)       over the rest           (d = div_factor, f = final_div_factor)
 
-    each by ``end + (start - end)(1 + cos(pi p))/2`` with p the phase's progress. Momentum is
-    not cycled.
+    each by ``end + (start - end)(1 + cos(pi p))/2`` with p the phase's progress. With
+    ``momentum_cycle = [hi, lo]`` the momentum moves the other way (Smith 2018, s.4.3): hi -> lo
+    while the rate rises, lo -> hi while it falls (torch's ``cycle_momentum``, whose default is
+    [0.95, 0.85]); left null, the optimizer's own momentum is kept.
     """
 
-    defaults = {"pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4}
+    defaults = {"pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4, "momentum_cycle": None}
 
-    def factor(self, step):
-        start = 1.0 / self.cfg.div_factor
-        end = start / self.cfg.final_div_factor
+    def _phase(self, step: int) -> tuple[bool, float]:
+        """(rising?, progress p in [0, 1] through that phase)."""
         peak_step = float(self.cfg.pct_start * self.total_steps) - 1  # torch's phase boundary
         last_step = self.total_steps - 1
         step = min(step, last_step)
         if step <= peak_step:
-            lo, hi, p = start, 1.0, step / peak_step if peak_step > 0 else 1.0
-        else:
-            lo, hi, p = 1.0, end, (step - peak_step) / max(last_step - peak_step, 1e-12)
-        return hi + (lo - hi) / 2.0 * (math.cos(math.pi * p) + 1)
+            return True, step / peak_step if peak_step > 0 else 1.0
+        return False, (step - peak_step) / max(last_step - peak_step, 1e-12)
+
+    @staticmethod
+    def _anneal(start: float, end: float, p: float) -> float:
+        return end + (start - end) / 2.0 * (math.cos(math.pi * p) + 1)
+
+    def factor(self, step):
+        start = 1.0 / self.cfg.div_factor
+        end = start / self.cfg.final_div_factor
+        rising, p = self._phase(step)
+        return self._anneal(start, 1.0, p) if rising else self._anneal(1.0, end, p)
+
+    def momentum(self, step):
+        if self.cfg.momentum_cycle is None:
+            return None
+        hi, lo = self.cfg.momentum_cycle
+        rising, p = self._phase(step)
+        return self._anneal(hi, lo, p) if rising else self._anneal(lo, hi, p)
 
 
 @SCHEDULES.register("plateau")
@@ -185,6 +206,20 @@ class Plateau(Schedule):
         self.bad_epochs, self.cooldown_left = int(state["bad_epochs"]), int(state["cooldown_left"])
 
 
+def _set_momentum(group: dict, value: float) -> bool:
+    """Write ``value`` where the group's rule keeps its momentum (Adam's beta1, SGD's momentum,
+    EMA momentum's beta), as torch's ``OneCycleLR`` does; False when it keeps none."""
+    if "betas" in group:
+        group["betas"] = (value, *group["betas"][1:])
+    elif "momentum" in group:
+        group["momentum"] = value
+    elif "beta" in group:
+        group["beta"] = value
+    else:
+        return False
+    return True
+
+
 class LRScheduler:
     """Sets each group's ``lr = base_lr * lr_mult * warmup(t) * schedule(t)`` before a step.
 
@@ -203,6 +238,11 @@ class LRScheduler:
         self.step_count = 0
         for group in optimizer.param_groups:
             group.setdefault("base_lr", group["lr"])
+        momentum = self.schedule.momentum(0)
+        if momentum is not None and not all(_set_momentum(g, momentum) for g in optimizer.param_groups):
+            raise ConfigError(f"schedule.momentum_cycle: the optimizer ({type(optimizer).__name__}) has "
+                              "no momentum to cycle; use sgd, ema_momentum, adam or rmsprop (eps_inside_sqrt "
+                              "false), or set schedule.momentum_cycle to null")
         self._apply()
         self._used_lr = self._group_lr()
 
@@ -213,8 +253,11 @@ class LRScheduler:
 
     def _apply(self) -> None:
         f = self.current_factor()
+        momentum = self.schedule.momentum(self.step_count)
         for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * group.get("lr_mult", 1.0) * f
+            if momentum is not None:
+                _set_momentum(group, momentum)
 
     def _group_lr(self) -> float:
         group = self.optimizer.param_groups[0]

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import time
 from pathlib import Path
 
@@ -55,6 +56,13 @@ class RunDir:
         run = cls(path)
         run.config_path.write_text(config_yaml)
         return run
+
+    def discard_if_untouched(self) -> None:
+        """Remove a run directory that training never wrote to (a setup error right after
+        ``create``), so that failed starts leave no empty runs behind; anything else is kept."""
+        contents = {p.relative_to(self.path).as_posix() for p in self.path.rglob("*")}
+        if contents <= {"config.yaml", "checkpoints"}:
+            shutil.rmtree(self.path, ignore_errors=True)
 
     @classmethod
     def open(cls, path: str | Path) -> "RunDir":

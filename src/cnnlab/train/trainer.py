@@ -302,7 +302,11 @@ def format_epoch(row: dict, epochs: int) -> str:
 
 def start_run(cfg: ExperimentConfig, **kwargs) -> Trainer:
     run = RunDir.create(cfg.runs_dir, cfg.name, cfg.to_yaml())
-    return Trainer(cfg, run, **kwargs)
+    try:
+        return Trainer(cfg, run, **kwargs)
+    except BaseException:
+        run.discard_if_untouched()
+        raise
 
 
 def resume_run(path: str | Path, overrides: list[str] = (), **kwargs) -> Trainer:

@@ -164,6 +164,24 @@ def test_initial_loss_far_above_ln_c_names_a_cause():
     assert finding.level == "warn" and "too high" in finding.message and "weights too large" in finding.message
 
 
+@pytest.mark.parametrize("scale, level", [(1.0, "ok"), (100.0, "warn")])
+def test_input_scale_is_judged_on_the_rms_not_the_tail(scale, level):
+    """A sparse image (one lit pixel of 1024, like a jet image) at unit RMS has a pixel 32 units
+    out: nothing to fix. The same input at RMS 100 (raw-pixel scale) is flagged."""
+    from cnnlab.monitor.sanity import check_input_scale
+
+    torch.manual_seed(0)
+    x = torch.zeros(64, 1, 32, 32)
+    x.view(64, -1)[torch.arange(64), torch.randint(0, 1024, (64,))] = 32.0 * scale  # RMS = scale
+    probe = probe_network(load_config(), nn.Sequential(nn.Flatten(), nn.Linear(1024, 2)), x,
+                          torch.randint(0, 2, (64,)))
+    assert probe.input_rms == pytest.approx(scale, rel=1e-5)
+    assert probe.input_max == pytest.approx(32.0 * scale)
+    finding = check_input_scale(probe)[0]
+    assert finding.level == level
+    assert f"RMS {scale:.3g}" in finding.message
+
+
 def test_overfit_reports_a_loss_that_does_not_go_down(tiny_mnist_dir, tmp_path):
     cfg = tiny_cfg(tiny_mnist_dir, tmp_path, "optim.lr=1e-7")
     torch.manual_seed(0)

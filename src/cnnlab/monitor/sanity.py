@@ -35,7 +35,7 @@ HEALTHY_UPDATE_RATIO = 1e-3
 UPDATE_RATIO_WARN = 0.25      # 250x the healthy ratio: a step rewrites a quarter of a layer
 UPDATE_RATIO_FAIL = 1.0       # one step moves the weights as far as their own size
 UPDATE_RATIO_LOW = 1e-6       # 1000x below it: the weights barely move
-INPUT_SCALE_HIGH = 10.0       # standardised inputs stay within a few units
+INPUT_SCALE_HIGH = 5.0        # RMS of the network input; standardised inputs have RMS ~1
 SATURATED_WARN, SATURATED_FAIL = 0.4, 0.6  # Glorot x4 before a sigmoid (seeds/001) gives ~37%
 DEAD_WARN, DEAD_FAIL = 0.2, 0.5
 VANISHING_RATIO = 1e-3        # smallest / largest layer gradient norm
@@ -66,6 +66,7 @@ class Probe:
     loss: float                       # data loss, regularisation off
     input_min: float
     input_max: float
+    input_rms: float                  # sqrt(mean(x^2)) over the probe batch
     layers: list[str]
     grad_norms: list[float]
     weight_norms: list[float]
@@ -83,12 +84,15 @@ class Probe:
 
     @property
     def input_scale(self) -> float:
-        return max(abs(self.input_min), abs(self.input_max))
+        """The RMS, not the extreme value: sparse inputs (jet images) standardised per channel
+        keep pixels tens of units out in the tail while their overall scale is 1, and no
+        normalisation removes those; raw 0..255 pixels have an RMS near 100."""
+        return self.input_rms
 
     def to_dict(self) -> dict:
         return {"num_classes": self.num_classes, "initial_loss": self.loss,
                 "expected_loss": self.expected_loss, "input_min": self.input_min,
-                "input_max": self.input_max, "lr": self.lr, "optimizer": self.optimizer,
+                "input_max": self.input_max, "input_rms": self.input_rms, "lr": self.lr, "optimizer": self.optimizer,
                 "layers": [{"layer": n, "grad_norm": g, "weight_norm": w, "update_ratio": u,
                             "identical_units": i}
                            for n, g, w, u, i in zip(self.layers, self.grad_norms, self.weight_norms,
@@ -144,8 +148,11 @@ def probe_network(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor)
     before = snapshot(layers)
     _step(optimizer, _loss_fn(net, x, y, cfg.optim))
     ratios = update_ratios(layers, before)
-    numbers = torch.stack([data_loss.detach().float(), x.min().float(), x.max().float()]).tolist()
+    inputs = x.detach().float()
+    numbers = torch.stack([data_loss.detach().float(), inputs.min(), inputs.max(),
+                           inputs.square().mean().sqrt()]).tolist()
     return Probe(num_classes=logits.shape[1], loss=numbers[0], input_min=numbers[1], input_max=numbers[2],
+                 input_rms=numbers[3],
                  layers=[l.name for l in layers], grad_norms=grads.tolist(), weight_norms=weights.tolist(),
                  update_ratios=ratios.tolist(), identical=[identical_units(l) for l in layers],
                  activations=recorder.stats(), lr=cfg.optim.lr, optimizer=cfg.optim.name,
@@ -156,18 +163,14 @@ def probe_network(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor)
 CHECKS: Registry[Callable[[Probe], list[Finding]]] = Registry("sanity check")
 
 
-def _scale_advice(probe: Probe) -> str:
-    # Already standardised per channel yet still large: heavy-tailed pixels (sparse jet images).
-    if "standardize" in probe.normalize:
-        return ("standardisation per channel leaves outliers this large: try per-pixel `std`, "
-                "`gcn`, or a per-image intensity normalisation")
-    return "use data.normalize=standardize (or scale, or whitening to unit variance)"
+_SCALE_ADVICE = "use data.normalize=standardize (or scale, or whitening to unit variance)"
 
 
 def _input_cause(probe: Probe) -> str | None:
     if probe.input_scale > INPUT_SCALE_HIGH:
-        return (f"the input scale: values reach {probe.input_scale:.0f} (data.normalize={probe.normalize}); "
-                + _scale_advice(probe))
+        extreme = max(abs(probe.input_min), abs(probe.input_max))
+        return (f"the input scale: RMS {probe.input_scale:.3g}, values reach {extreme:.3g} "
+                f"(data.normalize={probe.normalize}); " + _SCALE_ADVICE)
     return None
 
 
@@ -199,14 +202,16 @@ def check_initial_loss(probe: Probe) -> list[Finding]:
 
 @CHECKS.register("input_scale")
 def check_input_scale(probe: Probe) -> list[Finding]:
-    """Network inputs beyond a few units (e.g. raw pixels 0..255) saturate tanh/sigmoid units
-    and blow up initial scores and gradients (seeds/003: preprocess to zero mean, unit variance)."""
-    values = {"input_min": probe.input_min, "input_max": probe.input_max}
-    text = f"network input spans [{probe.input_min:.3g}, {probe.input_max:.3g}]"
+    """Network inputs whose RMS is beyond a few units (e.g. raw pixels 0..255, RMS ~100)
+    saturate tanh/sigmoid units and blow up initial scores and gradients (seeds/003: preprocess
+    to zero mean, unit variance). Judged on the RMS, which standardisation sets to 1; the span
+    is reported too, but a long tail (sparse images) is not something to fix."""
+    values = {"input_min": probe.input_min, "input_max": probe.input_max, "input_rms": probe.input_rms}
+    text = f"network input RMS {probe.input_rms:.3g}, span [{probe.input_min:.3g}, {probe.input_max:.3g}]"
     if probe.input_scale > INPUT_SCALE_HIGH:
-        return [Finding("input_scale", "warn", f"{text} (data.normalize={probe.normalize}): inputs beyond "
-                        "a few units saturate tanh/sigmoid units and inflate the initial scores; "
-                        + _scale_advice(probe), values)]
+        return [Finding("input_scale", "warn", f"{text} (data.normalize={probe.normalize}): inputs of "
+                        "this scale saturate tanh/sigmoid units and inflate the initial scores; "
+                        + _SCALE_ADVICE, values)]
     return [Finding("input_scale", "ok", text, values)]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnnlab.config import ExperimentConfig, apply_override, load_config
+from cnnlab.config import RECIPES_DIR, ExperimentConfig, apply_override, load_config
 from cnnlab.errors import ConfigError
 
 
@@ -16,6 +16,12 @@ def test_defaults_are_the_main_job():
 
 def test_recipe_by_name_equals_defaults():
     assert load_config("lenet5-mnist").to_dict() == ExperimentConfig().to_dict()
+
+
+@pytest.mark.parametrize("recipe", sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")))
+def test_every_bundled_recipe_validates_and_is_named_after_its_file(recipe):
+    cfg = load_config(recipe)
+    assert cfg.name == recipe
 
 
 def test_dotted_overrides_parse_yaml_values():

@@ -97,10 +97,10 @@ def test_weighted_loss_is_used_by_the_trainer(tiny_mnist_dir, tmp_path):
     counts = torch.bincount(trainer.splits.train.labels.cpu(), minlength=10).double()
     torch.testing.assert_close(trainer.class_weight, (1500 / (10 * counts)).float())
     x, y = next(iter(trainer.loader.iterate(torch.Generator().manual_seed(0))))
-    trainer.class_weight = torch.linspace(0.1, 2.0, 10)  # far from uniform, to see it matter
+    trainer.loss.class_weight = torch.linspace(0.1, 2.0, 10)  # far from uniform, to see it matter
     before = copy.deepcopy(trainer.model)
     _, data_loss, _ = trainer.optimizer_step(x, y)
     per_example = torch.nn.functional.cross_entropy(before(x), y, reduction="none").detach()
-    w = trainer.class_weight[y]
+    w = trainer.loss.class_weight[y]
     torch.testing.assert_close(data_loss.detach(), (w * per_example).sum() / w.sum())
     assert not torch.allclose(data_loss.detach(), per_example.mean())

@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cnnlab.train.callbacks import Callback
 from cnnlab.cli import main
 from cnnlab.config import load_config
 from cnnlab.errors import CheckpointError, TrainingDiverged
@@ -59,7 +60,7 @@ def _weights(run_dir: Path) -> dict:
     return load_checkpoint(RunDir(run_dir).checkpoint("last"))["model"]
 
 
-class _InterruptInEpoch:
+class _InterruptInEpoch(Callback):
     """Simulates Ctrl-C part-way through epoch ``epoch + 1``."""
 
     def __init__(self, epoch: int):

@@ -10,6 +10,7 @@ import random
 import pytest
 import torch
 
+from cnnlab.train.callbacks import Callback
 from cnnlab.config import load_config
 from cnnlab.errors import ConfigError
 from cnnlab.train import start_run
@@ -143,7 +144,7 @@ def _scripted_trainer(folder, runs, val_loss, val_acc, **extra):
     trainer.validate = validate
     snapshots = {}
 
-    class Snapshot:  # runs after early stopping: the weights at the end of each epoch
+    class Snapshot(Callback):  # runs after early stopping: the weights at the end of each epoch
         def on_epoch_end(self, trainer, row):
             snapshots[row["epoch"]] = {k: v.clone() for k, v in trainer.model.state_dict().items()}
 

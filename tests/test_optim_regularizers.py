@@ -9,7 +9,7 @@ from torch import nn
 
 from cnnlab.config import load_config
 from cnnlab.errors import ConfigError
-from cnnlab.optim import OptimConfig, build_optimizer, parameter_layers, regularization
+from cnnlab.optim import build_optimizer, optim_config, parameter_layers, regularization
 from cnnlab.optim.regularizers import apply_max_norm, clip_gradients
 
 
@@ -21,7 +21,7 @@ def small_net() -> nn.Module:
 
 def penalty_grads(model, **cfg) -> dict[str, torch.Tensor]:
     model.zero_grad()
-    regularization(OptimConfig(**cfg), model).backward()
+    regularization(optim_config(**cfg), model).backward()
     return {n: p.grad if p.grad is not None else torch.zeros_like(p) for n, p in model.named_parameters()}
 
 
@@ -32,7 +32,7 @@ def test_l2_gradient_is_lambda_w_on_weights_only():
         expected = 0.3 * p.detach() if p.ndim > 1 else torch.zeros_like(p)  # biases and BN: none
         torch.testing.assert_close(grads[name], expected, rtol=0, atol=1e-12)
     weights = [p.detach() for p in model.parameters() if p.ndim > 1]
-    value = regularization(OptimConfig(l2=0.3), model).detach()
+    value = regularization(optim_config(l2=0.3), model).detach()
     assert float(value) == pytest.approx(0.5 * 0.3 * sum(float(w.pow(2).sum()) for w in weights))
 
 
@@ -52,7 +52,7 @@ def test_regularize_all_includes_biases_and_batchnorm():
 
 
 def test_no_penalty_means_none():
-    assert regularization(OptimConfig(), small_net()) is None
+    assert regularization(optim_config(), small_net()) is None
 
 
 def test_max_norm_caps_each_units_incoming_weights():
@@ -91,7 +91,7 @@ def test_clip_gradients_by_global_norm():
 # -- per-layer learning-rate multipliers -------------------------------------------------------
 
 def groups_by_mult(model, layer_lr) -> dict[float, list[str]]:
-    opt = build_optimizer(OptimConfig(lr=0.1, layer_lr=layer_lr), model)
+    opt = build_optimizer(optim_config(lr=0.1, layer_lr=layer_lr), model)
     return {g["lr_mult"]: g["names"] for g in opt.param_groups}
 
 
@@ -121,11 +121,11 @@ def test_multiplier_by_prefix_and_glob_on_named_modules():
 
 def test_multipliers_reach_the_learning_rate_of_their_groups():
     """With the scheduler applied, a x10 layer takes a 10x larger SGD step on the same gradient."""
-    from cnnlab.optim import LRScheduler, ScheduleConfig
+    from cnnlab.optim import LRScheduler, schedule_config
 
     model = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(2, 2, bias=False)).double()
-    opt = build_optimizer(OptimConfig(lr=0.1, momentum=0, layer_lr={0: 10.0}), model)
-    LRScheduler(ScheduleConfig(name="constant"), opt, 1, 1)
+    opt = build_optimizer(optim_config(lr=0.1, momentum=0, layer_lr={0: 10.0}), model)
+    LRScheduler(schedule_config(name="constant"), opt, 1, 1)
     before = [p.detach().clone() for p in model.parameters()]
     for p in model.parameters():
         p.grad = torch.ones_like(p)

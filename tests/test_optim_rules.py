@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlab.optim import OPTIMIZERS, OptimConfig, build_optimizer
+from cnnlab.optim import OPTIMIZERS, OptimCommon, build_optimizer, optim_config
 
 STEPS = 25
 
@@ -38,7 +38,7 @@ def run_torch(optimizer: torch.optim.Optimizer, param: torch.Tensor, steps: int 
     return param.detach().numpy().copy()
 
 
-def run_ours(cfg: OptimConfig, steps: int = STEPS) -> np.ndarray:
+def run_ours(cfg: OptimCommon, steps: int = STEPS) -> np.ndarray:
     model = Toy()
     return run_torch(build_optimizer(cfg, model), model.w, steps)
 
@@ -169,7 +169,7 @@ CASES = [
 @pytest.mark.parametrize("cfg, reference, twin", CASES, ids=[
     f"{c['name']}-{i}" for i, (c, _, _) in enumerate(CASES)])
 def test_rule_matches_seed_formula_and_torch(cfg, reference, twin):
-    ours = run_ours(OptimConfig(**cfg))
+    ours = run_ours(optim_config(**cfg))
     assert not np.allclose(ours, x0(), atol=1e-3), "the rule did not move the weights"
     np.testing.assert_allclose(ours, run_reference(reference), rtol=0, atol=1e-6)
     if twin is not None:
@@ -179,14 +179,14 @@ def test_rule_matches_seed_formula_and_torch(cfg, reference, twin):
 
 def test_rmsprop_eps_placement_matters_for_small_gradients():
     """The two placements coincide for large caches and differ when cache ~ eps."""
-    inside = run_ours(OptimConfig(name="rmsprop", lr=0.01, rho=0.999, eps=1e-2, eps_inside_sqrt=True))
-    outside = run_ours(OptimConfig(name="rmsprop", lr=0.01, rho=0.999, eps=1e-2, eps_inside_sqrt=False))
+    inside = run_ours(optim_config(name="rmsprop", lr=0.01, rho=0.999, eps=1e-2, eps_inside_sqrt=True))
+    outside = run_ours(optim_config(name="rmsprop", lr=0.01, rho=0.999, eps=1e-2, eps_inside_sqrt=False))
     assert np.abs(inside - outside).max() > 1e-3
 
 
 def test_adaptive_gains_stay_inside_their_range_and_move_both_ways():
     model = Toy()
-    opt = build_optimizer(OptimConfig(name="adaptive_gains", lr=0.3, gain_min=0.5, gain_max=1.3), model)
+    opt = build_optimizer(optim_config(name="adaptive_gains", lr=0.3, gain_min=0.5, gain_max=1.3), model)
     run_torch(opt, model.w, steps=60)
     gain = opt.state[model.w]["gain"]
     assert gain.min() >= 0.5 and gain.max() <= 1.3
@@ -195,7 +195,7 @@ def test_adaptive_gains_stay_inside_their_range_and_move_both_ways():
 
 def test_ema_momentum_equals_cs231n_momentum_with_scaled_rate():
     """m = beta m + (1-beta) g with lr is v = mu v - lr' g with mu = beta, lr' = lr (1 - beta)."""
-    ours = run_ours(OptimConfig(name="ema_momentum", lr=0.1, momentum=0.8))
+    ours = run_ours(optim_config(name="ema_momentum", lr=0.1, momentum=0.8))
     np.testing.assert_allclose(ours, run_reference(momentum_ref(0.1 * 0.2, 0.8)), atol=1e-9)
 
 
@@ -206,7 +206,7 @@ def test_lbfgs_solves_a_full_batch_least_squares_problem():
     b = torch.randn(50, generator=gen, dtype=torch.float64)
     torch.manual_seed(0)
     model = nn.Linear(5, 1, bias=False).double()
-    opt = build_optimizer(OptimConfig(name="lbfgs"), model)
+    opt = build_optimizer(optim_config(name="lbfgs"), model)
     assert opt.needs_closure and len(opt.param_groups) == 1
 
     def closure():
@@ -228,18 +228,19 @@ def test_every_registered_rule_is_tested_here():
 
 
 def test_rule_defaults_fill_only_missing_keys():
-    assert OptimConfig(name="adadelta").lr == 1.0  # Zeiler: no learning rate
-    assert OptimConfig(name="adadelta", lr=0.01).lr == 0.01  # seeds/000's hand-set factor
-    cfg = OptimConfig(name="rmsprop")
-    assert (cfg.rho, cfg.eps, cfg.eps_inside_sqrt, cfg.momentum) == (0.9, 1e-8, False, None)
-    assert OptimConfig().model_dump(include={"name", "lr", "momentum", "nesterov"}) == dict(
+    assert optim_config(name="adadelta").lr == 1.0  # Zeiler: no learning rate
+    assert optim_config(name="adadelta", lr=0.01).lr == 0.01  # seeds/000's hand-set factor
+    cfg = optim_config(name="rmsprop")
+    assert (cfg.rho, cfg.eps, cfg.eps_inside_sqrt) == (0.9, 1e-8, False)
+    assert "momentum" not in type(cfg).model_fields  # rmsprop reads no momentum
+    assert optim_config().model_dump(include={"name", "lr", "momentum", "nesterov"}) == dict(
         name="sgd", lr=0.05, momentum=0.9, nesterov=True)  # the main job
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop", "adaptive_gains", "ema_momentum"])
 def test_optimizer_state_round_trips(name):
     """Resuming from optimizer.state_dict() continues exactly."""
-    cfg = OptimConfig(name=name, lr=0.01)
+    cfg = optim_config(name=name, lr=0.01)
     straight = run_ours(cfg, steps=10)
     model = Toy()
     opt = build_optimizer(cfg, model)
@@ -254,3 +255,9 @@ def test_optimizer_state_round_trips(name):
         model2.w.grad = torch.from_numpy(toy_gradient(model2.w.detach().numpy(), t))
         opt2.step()
     np.testing.assert_allclose(model2.w.detach().numpy(), straight, atol=1e-12)
+
+
+def test_every_rule_has_one_config_class_and_one_builder():
+    from cnnlab.optim.config import OPTIM_BY_NAME
+
+    assert set(OPTIMIZERS.names()) == set(OPTIM_BY_NAME)

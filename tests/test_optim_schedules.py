@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cnnlab.errors import ConfigError
-from cnnlab.optim import SCHEDULES, LRScheduler, ScheduleConfig
+from cnnlab.optim import SCHEDULES, LRScheduler, schedule_config
 
 A0 = 0.1
 
@@ -18,7 +18,7 @@ def _optimizer(lr: float = A0) -> torch.optim.Optimizer:
     return torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=lr)
 
 
-def our_sequence(cfg: ScheduleConfig, steps_per_epoch: int, total: int, rows=None) -> list[float]:
+def our_sequence(cfg, steps_per_epoch: int, total: int, rows=None) -> list[float]:
     """The lr of each of ``total`` steps (plateau: ``rows`` are the per-epoch metric rows)."""
     opt = _optimizer()
     sched = LRScheduler(cfg, opt, steps_per_epoch, total)
@@ -46,7 +46,7 @@ def torch_sequence(make, total: int, per_epoch: int | None = None) -> list[float
 
 def test_step_halves_every_20_epochs_like_torch_steplr():
     """seeds/000: divided by 2 after each 20 epochs."""
-    cfg = ScheduleConfig(name="step")  # defaults: step_epochs 20, gamma 0.5
+    cfg = schedule_config(name="step")  # defaults: step_epochs 20, gamma 0.5
     ours = our_sequence(cfg, steps_per_epoch=3, total=3 * 65)
     ref = torch_sequence(lambda o: torch.optim.lr_scheduler.StepLR(o, 20, 0.5), 3 * 65, per_epoch=3)
     assert ours == pytest.approx(ref, rel=1e-12)
@@ -55,7 +55,7 @@ def test_step_halves_every_20_epochs_like_torch_steplr():
 
 def test_step_times_07_every_10_epochs():
     """seeds/000: multiply by 0.7 every 10."""
-    ours = our_sequence(ScheduleConfig(name="step", step_epochs=10, gamma=0.7), 2, 2 * 35)
+    ours = our_sequence(schedule_config(name="step", step_epochs=10, gamma=0.7), 2, 2 * 35)
     assert ours[::2] == pytest.approx([A0 * 0.7 ** (e // 10) for e in range(35)], rel=1e-12)
 
 
@@ -65,25 +65,25 @@ def test_step_times_07_every_10_epochs():
 ])
 def test_decay_formulas_with_t_in_epochs(name, formula):
     spe, k = 4, 0.3
-    ours = our_sequence(ScheduleConfig(name=name, k=k), spe, 40)
+    ours = our_sequence(schedule_config(name=name, k=k), spe, 40)
     assert ours == pytest.approx([formula(s / spe, k) for s in range(40)], rel=1e-12)
 
 
 def test_exponential_per_epoch_equals_torch_exponentiallr():
-    ours = our_sequence(ScheduleConfig(name="exp", k=0.2), 1, 30)
+    ours = our_sequence(schedule_config(name="exp", k=0.2), 1, 30)
     ref = torch_sequence(lambda o: torch.optim.lr_scheduler.ExponentialLR(o, math.exp(-0.2)), 30)
     assert ours == pytest.approx(ref, rel=1e-12)
 
 
 def test_cosine_equals_torch_cosineannealing():
-    ours = our_sequence(ScheduleConfig(name="cosine"), 5, 50)
+    ours = our_sequence(schedule_config(name="cosine"), 5, 50)
     ref = torch_sequence(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=50), 50)
     assert ours == pytest.approx(ref, rel=1e-9, abs=1e-15)
 
 
 @pytest.mark.parametrize("total, pct", [(100, 0.3), (37, 0.25)])
 def test_onecycle_equals_torch_onecyclelr(total, pct):
-    ours = our_sequence(ScheduleConfig(name="onecycle", pct_start=pct), 10, total)
+    ours = our_sequence(schedule_config(name="onecycle", pct_start=pct), 10, total)
     ref = torch_sequence(lambda o: torch.optim.lr_scheduler.OneCycleLR(
         o, max_lr=A0, total_steps=total, pct_start=pct, cycle_momentum=False), total)
     assert ours == pytest.approx(ref, rel=1e-9)
@@ -102,7 +102,7 @@ def test_onecycle_momentum_cycle_equals_torch_cycle_momentum(make):
     """Momentum against the rate (Smith 2018): torch's OneCycleLR(cycle_momentum=True), whose
     defaults are base 0.85 and max 0.95, on the same optimizer types, step by step."""
     total = 40
-    cfg = ScheduleConfig(name="onecycle", momentum_cycle=[0.95, 0.85])
+    cfg = schedule_config(name="onecycle", momentum_cycle=[0.95, 0.85])
     ours_opt = make([torch.nn.Parameter(torch.zeros(2))])
     ours_sched = LRScheduler(cfg, ours_opt, 10, total)
     ref_opt = make([torch.nn.Parameter(torch.zeros(2))])
@@ -123,7 +123,7 @@ def test_onecycle_momentum_cycle_equals_torch_cycle_momentum(make):
 
 def test_onecycle_without_momentum_cycle_leaves_momentum_alone():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=A0, momentum=0.7)
-    sched = LRScheduler(ScheduleConfig(name="onecycle"), opt, 10, 40)
+    sched = LRScheduler(schedule_config(name="onecycle"), opt, 10, 40)
     for _ in range(25):
         opt.step()
         sched.step_batch()
@@ -133,16 +133,19 @@ def test_onecycle_without_momentum_cycle_leaves_momentum_alone():
 def test_momentum_cycle_needs_an_optimizer_with_momentum():
     opt = torch.optim.Adagrad([torch.nn.Parameter(torch.zeros(2))], lr=A0)
     with pytest.raises(ConfigError, match="schedule.momentum_cycle.*Adagrad.*no momentum"):
-        LRScheduler(ScheduleConfig(name="onecycle", momentum_cycle=[0.95, 0.85]), opt, 10, 40)
+        LRScheduler(schedule_config(name="onecycle", momentum_cycle=[0.95, 0.85]), opt, 10, 40)
 
 
 def test_momentum_cycle_is_onecycle_only():
-    with pytest.raises(ValueError, match="schedule.momentum_cycle does not apply to schedule 'cosine'"):
-        ScheduleConfig(name="cosine", momentum_cycle=[0.95, 0.85])
+    from cnnlab.config import load_config
+    from cnnlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="schedule.momentum_cycle does not apply to schedule 'cosine'"):
+        load_config(None, ["schedule=cosine", "schedule.momentum_cycle=[0.95, 0.85]"])
 
 
 def test_linear_decays_to_zero_and_warmup_ramps_up():
-    ours = our_sequence(ScheduleConfig(name="linear", warmup_epochs=1), 5, 20)
+    ours = our_sequence(schedule_config(name="linear", warmup_epochs=1), 5, 20)
     warm = [(s + 1) / 5 for s in range(5)] + [1.0] * 15
     assert ours == pytest.approx([A0 * w * (1 - s / 20) for s, w in enumerate(warm)], rel=1e-12)
 
@@ -151,7 +154,7 @@ def test_linear_decays_to_zero_and_warmup_ramps_up():
 def test_plateau_equals_torch_reducelronplateau(patience, cooldown, min_factor):
     values = [0.50, 0.60, 0.60, 0.59, 0.61, 0.61, 0.60, 0.60, 0.60, 0.62, 0.62, 0.61, 0.61, 0.61]
     rows = [{"epoch": i + 1, "val_acc": v} for i, v in enumerate(values)]
-    cfg = ScheduleConfig(name="plateau", patience=patience, cooldown=cooldown, gamma=0.5,
+    cfg = schedule_config(name="plateau", patience=patience, cooldown=cooldown, gamma=0.5,
                          threshold=0.005, min_factor=min_factor)
     ours = our_sequence(cfg, 2, 2 * len(values), rows)
     opt = _optimizer()
@@ -168,23 +171,23 @@ def test_plateau_equals_torch_reducelronplateau(patience, cooldown, min_factor):
 
 def test_plateau_on_a_missing_metric_lists_the_metrics():
     opt = _optimizer()
-    sched = LRScheduler(ScheduleConfig(name="plateau", monitor="val_f1", mode="max"), opt, 1, 10)
+    sched = LRScheduler(schedule_config(name="plateau", monitor="val_f1", mode="max"), opt, 1, 10)
     with pytest.raises(ConfigError, match=r"schedule\.monitor: 'val_f1'.*Metrics of this run: .*val_acc"):
         sched.step_epoch({"epoch": 1, "train_loss": 1.0, "val_acc": 0.5, "val_loss": 1.2})
     with pytest.raises(ConfigError, match="no validation split"):
-        LRScheduler(ScheduleConfig(name="plateau"), opt, 1, 10).step_epoch({"epoch": 1, "val_acc": None})
+        LRScheduler(schedule_config(name="plateau"), opt, 1, 10).step_epoch({"epoch": 1, "val_acc": None})
 
 
 def test_plateau_mode_guess_and_ambiguous_metric():
-    assert SCHEDULES.get("plateau")(ScheduleConfig(name="plateau", monitor="val_loss"), 1, 1).mode == "min"
-    assert SCHEDULES.get("plateau")(ScheduleConfig(name="plateau", monitor="lr", mode="min"), 1, 1).mode == "min"
+    assert SCHEDULES.get("plateau")(schedule_config(name="plateau", monitor="val_loss"), 1, 1).mode == "min"
+    assert SCHEDULES.get("plateau")(schedule_config(name="plateau", monitor="lr", mode="min"), 1, 1).mode == "min"
     # an ambiguous name without a mode is a config error (see test_optim_regularizers)
 
 
 def test_reported_lr_is_the_one_used_and_multipliers_apply_per_group():
     p1, p2 = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([{"params": [p1], "lr_mult": 1.0}, {"params": [p2], "lr_mult": 10.0}], lr=A0)
-    sched = LRScheduler(ScheduleConfig(name="linear"), opt, 2, 4)
+    sched = LRScheduler(schedule_config(name="linear"), opt, 2, 4)
     used = []
     for _ in range(4):
         assert opt.param_groups[1]["lr"] == pytest.approx(10 * opt.param_groups[0]["lr"])
@@ -196,7 +199,7 @@ def test_reported_lr_is_the_one_used_and_multipliers_apply_per_group():
 
 def test_scheduler_state_round_trip():
     rows = [{"epoch": e, "val_acc": 0.5} for e in range(1, 6)]
-    cfg = ScheduleConfig(name="plateau", patience=0)
+    cfg = schedule_config(name="plateau", patience=0)
     opt = _optimizer()
     sched = LRScheduler(cfg, opt, 1, 5)
     for row in rows[:3]:
@@ -213,5 +216,11 @@ def test_every_schedule_is_covered():
     covered = {"constant", "linear", "step", "exponential", "exp", "inverse_time", "1/t", "cosine",
                "onecycle", "plateau"}
     assert set(SCHEDULES.names()) == covered
-    assert our_sequence(ScheduleConfig(name="1/t", k=1.0), 1, 3) == pytest.approx([A0, A0 / 2, A0 / 3])
-    assert our_sequence(ScheduleConfig(name="constant"), 1, 3) == [A0] * 3
+    assert our_sequence(schedule_config(name="1/t", k=1.0), 1, 3) == pytest.approx([A0, A0 / 2, A0 / 3])
+    assert our_sequence(schedule_config(name="constant"), 1, 3) == [A0] * 3
+
+
+def test_every_schedule_has_one_config_class_and_one_implementation():
+    from cnnlab.optim.config import SCHEDULE_BY_NAME
+
+    assert set(SCHEDULES.names()) == set(SCHEDULE_BY_NAME)

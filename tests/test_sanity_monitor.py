@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from cnnlab.train.callbacks import Callback
 from cnnlab.cli import main
 from cnnlab.config import load_config
 from cnnlab.errors import ConfigError
@@ -17,7 +18,7 @@ from cnnlab.train import resume_run, start_run
 from tests.helpers import tiny_overrides
 
 
-class Spy:
+class Spy(Callback):
     """Reference: records at each interval the weight-gradient norms (NumPy) and the relative
     change of the weights over the next optimizer step, by epoch of measurement."""
 

@@ -30,11 +30,10 @@ def preview_grid(cfg, n_images: int, copies: int, seed: int):
     import numpy as np
     import torch
 
-    from cnnlab.data import build_augment, fit_preprocess, load_data
+    from cnnlab.train.experiment import build_experiment
 
-    splits = load_data(cfg.data, cfg.seed)
-    preprocess = fit_preprocess(cfg.data, splits)
-    augment = build_augment(cfg.data.augment)
+    x = build_experiment(cfg, device="cpu")  # what `cnnlab train` would train on
+    splits, preprocess, augment = x.splits, x.preprocess, x.loader.augment
     g = torch.Generator().manual_seed(seed)
     index = torch.randperm(len(splits.train), generator=g)[:n_images].sort().values
     originals = preprocess(splits.train.images[index])

@@ -19,7 +19,7 @@ import torch
 from cnnlab.monitor.layerlog import FILENAME, read_layers, write_layers
 from cnnlab.monitor.layers import parametric_layers
 from cnnlab.monitor.stats import ActivationRecorder, grad_norms, snapshot, update_ratios, weight_norms
-from cnnlab.train.callbacks import CALLBACKS
+from cnnlab.train.callbacks import CALLBACKS, Callback
 
 
 def _probe_batch(trainer, n: int):
@@ -27,7 +27,7 @@ def _probe_batch(trainer, n: int):
     return trainer.preprocess(data.images[:n]), data.labels[:n]
 
 
-class SanityAtStart:
+class SanityAtStart(Callback):
     """Cheap sanity checks when a run starts (not on resume)."""
 
     def __init__(self, examples: int):
@@ -39,7 +39,7 @@ class SanityAtStart:
         if trainer.epoch > 0:
             return
         x, y = _probe_batch(trainer, self.examples)
-        probe = probe_network(trainer.cfg, trainer.model, x, y)
+        probe = probe_network(trainer.cfg, trainer.model, x, y, trainer.loss)
         report = SanityReport(check_probe(probe), probe)
         (trainer.run.path / "sanity.json").write_text(json.dumps(report.to_dict(), indent=1, default=str))
         for finding in report.findings:
@@ -52,7 +52,7 @@ class SanityAtStart:
                                else f"{len(report.findings)} checks ok"))
 
 
-class LayerMonitor:
+class LayerMonitor(Callback):
     """Per-layer gradient norms, update ratios, dead/saturated fractions -> layers.csv."""
 
     def __init__(self, probe_examples: int, write_csv: bool = True, tensorboard: bool = False):
@@ -118,6 +118,11 @@ class LayerMonitor:
             self.tb.log_epoch(model, trainer.preprocess.output_shape(tuple(trainer.splits.input_shape)), row, new)
         self._reset(trainer.device)
         return False
+
+    def on_train_end(self, trainer, result) -> None:
+        if self.tb is not None:
+            self.tb.close()
+            self.tb = None
 
 
 @CALLBACKS.register("sanity")

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from cnnlab.monitor.layers import parametric_layers
 from cnnlab.monitor.stats import (ActivationRecorder, ActivationStats, grad_norms, identical_units,
@@ -104,17 +103,14 @@ def _finite(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _loss_fn(net, x, y, penalty_cfg=None):
-    """A closure computing the loss and its gradients (L-BFGS re-evaluates it in its step)."""
-    from cnnlab.optim import regularization
-
+def _loss_fn(net, x, y, loss):
+    """A closure computing ``loss`` (the run's objective) and its gradients (L-BFGS re-evaluates
+    it in its step)."""
     def closure() -> torch.Tensor:
-        data_loss = F.cross_entropy(net(x).float(), y)
-        penalty = regularization(penalty_cfg, net) if penalty_cfg is not None else None
-        loss = data_loss if penalty is None else data_loss + penalty
+        _, total = loss(net, net(x), y)
         net.zero_grad(set_to_none=True)
-        loss.backward()
-        return loss
+        total.backward()
+        return total
     return closure
 
 
@@ -126,27 +122,30 @@ def _step(optimizer, closure) -> None:
         optimizer.step()
 
 
-def probe_network(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Probe:
-    """Forward + backward + one step of ``cfg.optim`` at its base lr, on a copy of ``model``.
+def probe_network(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss=None) -> Probe:
+    """Forward + backward + one step of ``cfg.optim`` at its base lr (times ``layer_lr``), on a
+    copy of ``model``, with the run's loss (label smoothing, class weights, regularisation;
+    default: ``cfg.optim``'s, without class weights) and gradient clipping.
 
     ``x`` is a preprocessed batch (float, on the model's device). The model is in training mode
     (dropout on), as the first training step sees it.
     """
-    from cnnlab.optim import build_optimizer, regularization
+    from cnnlab.optim import build_optimizer, clip_gradient_norm
+    from cnnlab.train.loss import Loss
 
+    loss = loss or Loss(cfg.optim)
     net = copy.deepcopy(model).train()
     layers = parametric_layers(net)
     optimizer = build_optimizer(cfg.optim, net)
     with ActivationRecorder(net) as recorder:
         logits = net(x)
-    data_loss = F.cross_entropy(logits.float(), y)
-    penalty = regularization(cfg.optim, net)
-    loss = data_loss if penalty is None else data_loss + penalty
+    data_loss, total = loss(net, logits, y)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    total.backward()
+    clip_gradient_norm(cfg.optim, net)
     grads, weights = grad_norms(layers), weight_norms(layers)
     before = snapshot(layers)
-    _step(optimizer, _loss_fn(net, x, y, cfg.optim))
+    _step(optimizer, _loss_fn(net, x, y, loss))
     ratios = update_ratios(layers, before)
     inputs = x.detach().float()
     numbers = torch.stack([data_loss.detach().float(), inputs.min(), inputs.max(),
@@ -331,7 +330,7 @@ def check_probe(probe: Probe) -> list[Finding]:
 
 # -- overfitting a tiny subset ---------------------------------------------------------------
 def overfit_check(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int,
-                  progress: Callable[[int], None] | None = None) -> Finding:
+                  progress: Callable[[int], None] | None = None, loss=None) -> Finding:
     """Train a copy of ``model`` on ``x, y`` (a few examples, full batch, regularisation off,
     constant base lr) until its training accuracy (eval mode) is 100%, for at most ``steps``.
 
@@ -339,15 +338,15 @@ def overfit_check(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     the data; if not, the network or the optimisation is broken.
     """
     from cnnlab.optim import build_optimizer
+    from cnnlab.train.loss import Loss
 
-    penalties = {k: 0.0 for k in ("l2", "l1") if k in type(cfg.optim).model_fields}
-    optim_cfg = cfg.optim.model_copy(update=penalties)  # the loss below has no penalty either
+    loss = (loss or Loss(cfg.optim)).without_penalty()
     net = copy.deepcopy(model).train()
-    optimizer = build_optimizer(optim_cfg, net)
+    optimizer = build_optimizer(loss.optim, net)
     n = len(y)
     losses = []
     acc, step = 0.0, 0
-    closure = _loss_fn(net, x, y)
+    closure = _loss_fn(net, x, y, loss)
     for step in range(1, steps + 1):
         loss = closure()
         _step(optimizer, closure)
@@ -405,21 +404,6 @@ class SanityReport:
                 "findings": [f.to_dict() for f in self.findings], "probe": self.probe.to_dict()}
 
 
-def build_untrained(cfg):
-    """Data, fitted preprocessing and the untrained model exactly as `cnnlab train` builds them."""
-    from cnnlab.data import fit_preprocess, load_data
-    from cnnlab.models import build_model
-    from cnnlab.train.device import resolve_device
-
-    device = resolve_device(cfg.device)
-    splits = load_data(cfg.data, cfg.seed)
-    preprocess = fit_preprocess(cfg.data, splits).to(device)
-    model_input = preprocess.output_shape(splits.input_shape)  # whitening/PCA may reshape
-    torch.manual_seed(cfg.seed)  # the trainer seeds the same way, so these are its initial weights
-    model = build_model(cfg.model, model_input, splits.num_classes).to(device)
-    return splits, preprocess, model, device
-
-
 def first_examples(images: torch.Tensor, labels: torch.Tensor, n: int, preprocess, device):
     return preprocess(images[:n].to(device)), labels[:n].to(device)
 
@@ -429,14 +413,16 @@ def run_sanity(cfg, *, overfit: bool = True, show_progress: bool = False) -> San
     from tqdm.auto import tqdm
     import sys
 
-    splits, preprocess, model, device = build_untrained(cfg)
-    mc = cfg.monitor
-    x, y = first_examples(splits.train.images, splits.train.labels, mc.sanity_examples, preprocess, device)
-    probe = probe_network(cfg, model, x, y)
+    from cnnlab.train.experiment import build_experiment
+
+    x = build_experiment(cfg)  # the untrained network exactly as `cnnlab train` starts it
+    train, mc = x.splits.train, cfg.monitor
+    xb, yb = first_examples(train.images, train.labels, mc.sanity_examples, x.preprocess, x.device)
+    probe = probe_network(cfg, x.model, xb, yb, x.loss)
     findings = check_probe(probe)
     if overfit:
-        xs, ys = first_examples(splits.train.images, splits.train.labels, mc.overfit_examples, preprocess, device)
+        xs, ys = first_examples(train.images, train.labels, mc.overfit_examples, x.preprocess, x.device)
         with tqdm(total=mc.overfit_steps, desc="overfit check", unit="step", leave=False,
                   file=sys.stderr, disable=not show_progress) as bar:
-            findings.append(overfit_check(cfg, model, xs, ys, mc.overfit_steps, bar.update))
+            findings.append(overfit_check(cfg, x.model, xs, ys, mc.overfit_steps, bar.update, x.loss))
     return SanityReport(findings, probe)

@@ -14,7 +14,12 @@ Names are imported on first use (:mod:`cnnlab.lazy`), so reading a config does n
 
 from cnnlab.lazy import lazy_exports
 
-__all__ = ["LRScheduler", "OPTIMIZERS", "OptimConfig", "SCHEDULES", "ScheduleConfig", "UpdateRule",
-           "apply_constraints", "build_optimizer", "clip_gradient_norm", "param_groups",
-           "parameter_layers", "regularization"]
-__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(__all__, "setup"))
+_EXPORTS = {
+    **dict.fromkeys(["LRScheduler", "OPTIMIZERS", "SCHEDULES", "UpdateRule", "apply_constraints",
+                     "build_optimizer", "clip_gradient_norm", "param_groups", "parameter_layers",
+                     "regularization"], "setup"),
+    **dict.fromkeys(["OptimCommon", "OptimConfig", "ScheduleCommon", "ScheduleConfig", "optim_config",
+                     "schedule_config"], "config"),
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

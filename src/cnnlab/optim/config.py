@@ -1,105 +1,40 @@
-"""The ``optim:`` and ``schedule:`` sections. ``optim: adam`` is short for ``optim: {name: adam}``.
+"""The ``optim:`` and ``schedule:`` sections: one small config class per update rule and per
+schedule, chosen by ``name`` (a pydantic discriminated union). No torch here, so a config is
+validated without importing it.
 
 Keys fall in two kinds:
 
-- common keys (``lr``, the regularisers, clipping, per-layer multipliers) apply to every rule;
-- rule-specific keys (``momentum``, ``rho``, ``beta1``...) default to ``None`` and are filled
-  from the chosen rule's (or schedule's) own defaults, so ``optim: adadelta`` means Zeiler's
-  Adadelta with ``lr: 1.0`` rather than a learning rate meant for SGD. Setting a key the chosen
-  rule does not read is an error, so ``optim: {name: adam, momentum: 0.5}`` cannot silently do
-  nothing.
+- **common keys**, on :class:`OptimCommon` / :class:`ScheduleCommon`: ``lr`` and the
+  regularisers (``l2``, ``l1``, ``regularize_all``, ``max_norm``, ``clip_grad_norm``,
+  ``label_smoothing``, ``layer_lr``) for every rule; ``warmup_epochs`` for every schedule;
+- **the rule's own keys** (``momentum``, ``rho``, ``beta1``...), with that rule's documented
+  defaults, so ``optim: adadelta`` means Zeiler's Adadelta with ``lr: 1.0``. Setting a key the
+  chosen rule does not read is an error naming the keys it does read.
+
+``lr`` is common, but its *default* belongs to the rule (Adadelta's 1.0 is not SGD's 0.05).
+Switching the rule of a config (``optim.name=adam`` or ``optim=adam``) therefore resets ``lr``
+and the rule's own keys to the new rule's defaults and keeps every other common key
+(:func:`cnnlab.config.merge`); :data:`OPTIM_SWITCH_KEYS` says which.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Field, field_validator, model_serializer, model_validator
+from pydantic import Field, TypeAdapter, field_validator, model_validator
 
 from cnnlab.configbase import Section
 
-#: optim keys that only some rules read (each rule lists its own in ``UpdateRule.defaults``)
-OPTIM_RULE_KEYS = ("momentum", "nesterov", "rho", "eps", "eps_inside_sqrt", "beta1", "beta2",
-                   "gain_step", "gain_decay", "gain_min", "gain_max",
-                   "lbfgs_max_iter", "lbfgs_history", "lbfgs_line_search")
-#: schedule keys that only some schedules read
-SCHEDULE_KEYS = ("step_epochs", "gamma", "k", "monitor", "mode", "patience", "threshold",
-                 "cooldown", "min_factor", "pct_start", "div_factor", "final_div_factor",
-                 "momentum_cycle")
+Probability = Annotated[float, Field(ge=0, lt=1)]
 
 
-def _fill_defaults(data: Any, registry_name: str, default_name: str) -> Any:
-    """Before validation: copy the chosen entry's defaults into keys left out (or null)."""
-    if not isinstance(data, dict):
-        return data
-    registry = _registry(registry_name)
-    name = data.get("name", default_name)
-    if not isinstance(name, str) or name not in registry:
-        return data  # the name validator reports it
-    data = dict(data)
-    for key, value in registry.get(name).defaults.items():
-        if data.get(key) is None:
-            data[key] = value
-    return data
+class OptimCommon(Section):
+    """Keys every update rule reads: the base rate and the regularisers applied with it."""
 
-
-def _check_applicable(section: Section, section_name: str, registry_name: str, keys) -> None:
-    """After validation: a rule-specific key set for an entry that does not read it is an error."""
-    entry = _registry(registry_name).get(section.name)
-    stray = [k for k in keys if getattr(section, k) is not None and k not in entry.defaults]
-    if stray:
-        reads = f"it reads: {', '.join(entry.defaults)}" if entry.defaults else "it has no own keys"
-        raise ValueError(
-            f"{', '.join(f'{section_name}.{k}' for k in stray)} does not apply to {registry_name} "
-            f"'{section.name}' ({reads}). Remove it or set it to null; to switch {registry_name}s on "
-            f"the command line replace the whole section ({section_name}=NAME), not just {section_name}.name")
-
-
-def _without_unused(data: dict, keys) -> dict:
-    """A dumped section without the rule-specific keys its rule does not read (they are null),
-    so resolved configs (run_dir/config.yaml, --print-config) show only what applies."""
-    return {k: v for k, v in data.items() if not (k in keys and v is None)}
-
-
-def _registry(kind: str):
-    # Imported lazily: the registries import this module for their type hints.
-    if kind == "optimizer":
-        from cnnlab.optim.optimizers import OPTIMIZERS
-        return OPTIMIZERS
-    from cnnlab.optim.schedules import SCHEDULES
-    return SCHEDULES
-
-
-def _known(kind: str, name: str) -> str:
-    return _registry(kind).validate(name)
-
-
-class OptimConfig(Section):
-    """Update rule, its hyperparameters, and the regularisers applied with it."""
+    KIND: ClassVar[str] = "optimizer"
 
     name: str = Field("sgd", description="update rule (see `cnnlab list optimizers`)")
-    lr: float | None = Field(None, gt=0, description="base learning rate; default depends on the rule")
-    # -- rule-specific (None = the rule's default; see the README table) ---------------------
-    momentum: float | None = Field(None, ge=0, lt=1, description="sgd: mu in v = mu v - lr g; "
-                                   "ema_momentum: beta in m = beta m + (1-beta) g")
-    nesterov: bool | None = Field(None, description="sgd: Nesterov momentum")
-    rho: float | None = Field(None, gt=0, lt=1, description="rmsprop/adadelta: decay rate of the "
-                              "running averages")
-    eps: float | None = Field(None, gt=0, description="adagrad/rmsprop/adadelta/adam: epsilon")
-    eps_inside_sqrt: bool | None = Field(None, description="rmsprop: lr g / sqrt(cache + eps) "
-                                         "(seeds/000) instead of lr g / (sqrt(cache) + eps) (seeds/002)")
-    beta1: float | None = Field(None, ge=0, lt=1, description="adam: first-moment decay")
-    beta2: float | None = Field(None, ge=0, lt=1, description="adam: second-moment decay")
-    gain_step: float | None = Field(None, ge=0, description="adaptive_gains: gain += gain_step when "
-                                    "successive gradients agree in sign")
-    gain_decay: float | None = Field(None, gt=0, le=1, description="adaptive_gains: gain *= gain_decay "
-                                     "when they disagree")
-    gain_min: float | None = Field(None, gt=0, description="adaptive_gains: lower bound of a gain")
-    gain_max: float | None = Field(None, gt=0, description="adaptive_gains: upper bound of a gain")
-    lbfgs_max_iter: int | None = Field(None, ge=1, description="lbfgs: iterations per optimizer step")
-    lbfgs_history: int | None = Field(None, ge=1, description="lbfgs: stored curvature pairs")
-    lbfgs_line_search: bool | None = Field(None, description="lbfgs: strong-Wolfe line search")
-    # -- common to every rule ----------------------------------------------------------------
+    lr: float = Field(0.05, gt=0, description="base learning rate; each rule has its own default")
     l2: float = Field(0.0, ge=0, description="L2 strength lambda in (1/2) lambda sum w^2 (weights only)")
     l1: float = Field(0.0, ge=0, description="L1 strength lambda in lambda sum |w| (weights only); "
                       "l1 and l2 together = elastic net")
@@ -114,11 +49,6 @@ class OptimConfig(Section):
         default_factory=dict, description="learning-rate multipliers by layer name (or glob, or "
         "prefix such as 'features') or layer index (0 = first layer with parameters, -1 = last)")
 
-    @field_validator("name")
-    @classmethod
-    def _known_rule(cls, name: str) -> str:
-        return _known("optimizer", name)
-
     @field_validator("layer_lr")
     @classmethod
     def _positive_multipliers(cls, value: dict) -> dict:
@@ -127,75 +57,218 @@ class OptimConfig(Section):
             raise ValueError(f"layer_lr multipliers must be > 0, got {bad}")
         return value
 
-    @model_validator(mode="before")
     @classmethod
-    def _rule_defaults(cls, data: Any) -> Any:
-        return _fill_defaults(data, "optimizer", "sgd")
+    def own_keys(cls) -> list[str]:
+        """The keys this rule reads beyond the common ones."""
+        return [k for k in cls.model_fields if k not in OptimCommon.model_fields and k != "name"]
 
-    @model_serializer(mode="wrap")
-    def _omit_unused(self, handler):
-        return _without_unused(handler(self), OPTIM_RULE_KEYS)
+
+class SGD(OptimCommon):
+    """SGD with (Nesterov) momentum, cs231n convention (seeds/002, seeds/003)."""
+
+    name: Literal["sgd"] = "sgd"
+    lr: float = Field(0.05, gt=0, description="base learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1, description="mu in v = mu v - lr g (0: plain SGD)")
+    nesterov: bool = Field(True, description="Nesterov momentum")
+
+
+class EMAMomentum(OptimCommon):
+    """Momentum as gradient smoothing (seeds/001): m = beta m + (1 - beta) g; x -= lr m."""
+
+    name: Literal["ema_momentum"] = "ema_momentum"
+    lr: float = Field(0.1, gt=0, description="base learning rate")
+    momentum: float = Field(0.8, ge=0, lt=1, description="beta in m = beta m + (1-beta) g")
+
+
+class Adagrad(OptimCommon):
+    """Adagrad (Duchi et al. 2011; seeds/002)."""
+
+    name: Literal["adagrad"] = "adagrad"
+    lr: float = Field(0.01, gt=0, description="base learning rate")
+    eps: float = Field(1e-7, gt=0, description="epsilon in lr g / (sqrt(cache) + eps)")
+
+
+class RMSprop(OptimCommon):
+    """RMSprop (Hinton, lecture 6e)."""
+
+    name: Literal["rmsprop"] = "rmsprop"
+    lr: float = Field(1e-3, gt=0, description="base learning rate")
+    rho: float = Field(0.9, gt=0, lt=1, description="decay rate of the running average of g^2")
+    eps: float = Field(1e-8, gt=0, description="epsilon")
+    eps_inside_sqrt: bool = Field(False, description="lr g / sqrt(cache + eps) (seeds/000) instead of "
+                                  "lr g / (sqrt(cache) + eps) (seeds/002)")
+
+
+class Adadelta(OptimCommon):
+    """Adadelta (Zeiler 2012, Algorithm 1; seeds/000 B.2)."""
+
+    name: Literal["adadelta"] = "adadelta"
+    lr: float = Field(1.0, gt=0, description="factor on Zeiler's step (1 = no learning rate)")
+    rho: float = Field(0.95, gt=0, lt=1, description="decay rate of the running averages")
+    eps: float = Field(1e-6, gt=0, description="epsilon")
+
+
+class Adam(OptimCommon):
+    """Adam with bias correction (Kingma & Ba 2015; seeds/003)."""
+
+    name: Literal["adam"] = "adam"
+    lr: float = Field(1e-3, gt=0, description="base learning rate")
+    beta1: float = Field(0.9, ge=0, lt=1, description="first-moment decay")
+    beta2: float = Field(0.999, ge=0, lt=1, description="second-moment decay")
+    eps: float = Field(1e-8, gt=0, description="epsilon")
+
+
+class AdaptiveGains(OptimCommon):
+    """Per-weight gains (seeds/001; Hinton lecture 6d)."""
+
+    name: Literal["adaptive_gains"] = "adaptive_gains"
+    lr: float = Field(0.05, gt=0, description="base learning rate")
+    gain_step: float = Field(0.05, ge=0, description="gain += gain_step when successive gradients agree in sign")
+    gain_decay: float = Field(0.95, gt=0, le=1, description="gain *= gain_decay when they disagree")
+    gain_min: float = Field(0.1, gt=0, description="lower bound of a gain")
+    gain_max: float = Field(10.0, gt=0, description="upper bound of a gain")
 
     @model_validator(mode="after")
-    def _rule_keys_apply(self) -> "OptimConfig":
-        _check_applicable(self, "optim", "optimizer", OPTIM_RULE_KEYS)
-        if self.gain_min is not None and self.gain_max is not None and self.gain_min > self.gain_max:
+    def _ordered_bounds(self) -> "AdaptiveGains":
+        if self.gain_min > self.gain_max:
             raise ValueError(f"optim.gain_min ({self.gain_min}) must be <= optim.gain_max ({self.gain_max})")
-        if self.name == "lbfgs" and self.layer_lr:
+        return self
+
+
+class LBFGS(OptimCommon):
+    """L-BFGS (Nocedal 1980; seeds/003)."""
+
+    name: Literal["lbfgs"] = "lbfgs"
+    lr: float = Field(1.0, gt=0, description="step length factor")
+    lbfgs_max_iter: int = Field(20, ge=1, description="iterations per optimizer step")
+    lbfgs_history: int = Field(100, ge=1, description="stored curvature pairs")
+    lbfgs_line_search: bool = Field(True, description="strong-Wolfe line search")
+
+    @model_validator(mode="after")
+    def _single_group(self) -> "LBFGS":
+        if self.layer_lr:
             raise ValueError("optim.layer_lr: lbfgs keeps a single parameter group (torch.optim.LBFGS), "
                              "so per-layer learning rates are not available with it")
         return self
 
 
-class ScheduleConfig(Section):
-    """Learning-rate schedule: a factor on ``optim.lr`` as training progresses (t in epochs)."""
+OPTIM_RULES: tuple[type[OptimCommon], ...] = (SGD, EMAMomentum, Adagrad, RMSprop, Adadelta, Adam,
+                                              AdaptiveGains, LBFGS)
+
+#: The ``optim:`` section: one of the rule classes, chosen by ``name``.
+OptimConfig = Annotated[Union[OPTIM_RULES], Field(discriminator="name")]
+
+
+# -- schedules -------------------------------------------------------------------------------
+class ScheduleCommon(Section):
+    """Keys every schedule reads. A schedule is a factor on ``optim.lr`` (t in epochs)."""
+
+    KIND: ClassVar[str] = "schedule"
 
     name: str = Field("linear", description="learning-rate schedule (see `cnnlab list schedules`)")
     warmup_epochs: float = Field(0.0, ge=0, description="linear warm-up from lr/W to lr over this "
                                  "many epochs (W steps), on top of any schedule")
-    # -- schedule-specific (None = the schedule's default) -----------------------------------
-    step_epochs: float | None = Field(None, gt=0, description="step: multiply by gamma every this many epochs")
-    gamma: float | None = Field(None, gt=0, le=1, description="step/plateau: the factor applied each time")
-    k: float | None = Field(None, ge=0, description="exponential/inverse_time: decay rate per epoch")
-    monitor: str | None = Field(None, description="plateau: metric column watched (e.g. val_acc)")
-    mode: Literal["auto", "min", "max"] | None = Field(None, description="plateau: whether the metric "
-                                                     "should go down or up; auto guesses from its name")
-    patience: int | None = Field(None, ge=0, description="plateau: epochs without improvement before a cut")
-    threshold: float | None = Field(None, ge=0, description="plateau: smallest change that counts as "
-                                    "improvement (absolute)")
-    cooldown: int | None = Field(None, ge=0, description="plateau: epochs to wait after a cut")
-    min_factor: float | None = Field(None, ge=0, description="plateau: lower bound on the accumulated factor")
-    pct_start: float | None = Field(None, gt=0, lt=1, description="onecycle: fraction of steps spent rising")
-    div_factor: float | None = Field(None, ge=1, description="onecycle: start at lr / div_factor")
-    final_div_factor: float | None = Field(None, ge=1, description="onecycle: end at lr / (div_factor "
-                                           "* final_div_factor)")
-    momentum_cycle: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] | None = Field(
-        None, description="onecycle: [high, low] momentum, cycled against the rate (torch's default "
+
+    @classmethod
+    def own_keys(cls) -> list[str]:
+        return [k for k in cls.model_fields if k not in ScheduleCommon.model_fields and k != "name"]
+
+
+class ConstantSchedule(ScheduleCommon):
+    name: Literal["constant"] = "constant"
+
+
+class LinearSchedule(ScheduleCommon):
+    name: Literal["linear"] = "linear"
+
+
+class StepSchedule(ScheduleCommon):
+    name: Literal["step"] = "step"
+    step_epochs: float = Field(20, gt=0, description="multiply by gamma every this many epochs")
+    gamma: float = Field(0.5, gt=0, le=1, description="the factor applied each time")
+
+
+class ExponentialSchedule(ScheduleCommon):
+    name: Literal["exponential", "exp"] = "exponential"
+    k: float = Field(0.1, ge=0, description="decay rate per epoch")
+
+
+class InverseTimeSchedule(ScheduleCommon):
+    name: Literal["inverse_time", "1/t"] = "inverse_time"
+    k: float = Field(0.1, ge=0, description="decay rate per epoch")
+
+
+class CosineSchedule(ScheduleCommon):
+    name: Literal["cosine"] = "cosine"
+
+
+class OneCycleSchedule(ScheduleCommon):
+    name: Literal["onecycle"] = "onecycle"
+    pct_start: float = Field(0.3, gt=0, lt=1, description="fraction of steps spent rising")
+    div_factor: float = Field(25.0, ge=1, description="start at lr / div_factor")
+    final_div_factor: float = Field(1e4, ge=1, description="end at lr / (div_factor * final_div_factor)")
+    momentum_cycle: tuple[Probability, Probability] | None = Field(
+        None, description="[high, low] momentum, cycled against the rate (torch's default "
                           "[0.95, 0.85]); null keeps the optimizer's momentum")
 
-    @field_validator("name")
-    @classmethod
-    def _known_schedule(cls, name: str) -> str:
-        return _known("schedule", name)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _schedule_defaults(cls, data: Any) -> Any:
-        return _fill_defaults(data, "schedule", "linear")
-
-    @model_serializer(mode="wrap")
-    def _omit_unused(self, handler):
-        return _without_unused(handler(self), SCHEDULE_KEYS)
+class PlateauSchedule(ScheduleCommon):
+    name: Literal["plateau"] = "plateau"
+    monitor: str = Field("val_acc", description="metric column watched (e.g. val_acc)")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="whether the metric should go "
+                                                "down or up; auto guesses from its name")
+    gamma: float = Field(0.5, gt=0, le=1, description="the factor applied at each cut")
+    patience: int = Field(3, ge=0, description="epochs without improvement before a cut")
+    threshold: float = Field(0.0, ge=0, description="smallest change that counts as improvement (absolute)")
+    cooldown: int = Field(0, ge=0, description="epochs to wait after a cut")
+    min_factor: float = Field(0.0, ge=0, description="lower bound on the accumulated factor")
 
     @model_validator(mode="after")
-    def _schedule_keys_apply(self) -> "ScheduleConfig":
-        _check_applicable(self, "schedule", "schedule", SCHEDULE_KEYS)
-        if self.monitor is not None:
-            from cnnlab.errors import ConfigError
-            from cnnlab.optim.monitor import resolve_mode
+    def _mode_known(self) -> "PlateauSchedule":
+        from cnnlab.errors import ConfigError
+        from cnnlab.optim.monitor import resolve_mode
 
-            try:
-                resolve_mode(self.monitor, self.mode or "auto", "schedule.monitor")
-            except ConfigError as exc:
-                raise ValueError(str(exc)) from None
+        try:
+            resolve_mode(self.monitor, self.mode, "schedule.monitor")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         return self
+
+
+SCHEDULE_KINDS: tuple[type[ScheduleCommon], ...] = (
+    ConstantSchedule, LinearSchedule, StepSchedule, ExponentialSchedule, InverseTimeSchedule,
+    CosineSchedule, OneCycleSchedule, PlateauSchedule)
+
+#: The ``schedule:`` section: one of the schedule classes, chosen by ``name``.
+ScheduleConfig = Annotated[Union[SCHEDULE_KINDS], Field(discriminator="name")]
+
+
+def _names(classes) -> dict[str, type]:
+    out = {}
+    for cls in classes:
+        for name in cls.model_fields["name"].annotation.__args__:
+            out[name] = cls
+    return out
+
+
+#: name (and alias) -> config class
+OPTIM_BY_NAME: dict[str, type[OptimCommon]] = _names(OPTIM_RULES)
+SCHEDULE_BY_NAME: dict[str, type[ScheduleCommon]] = _names(SCHEDULE_KINDS)
+
+#: When ``optim.name`` changes in a merge, these keys of the old section are dropped (they take
+#: the new rule's defaults); every other common key is kept.
+OPTIM_SWITCH_KEYS = ("lr",)
+SCHEDULE_SWITCH_KEYS: tuple[str, ...] = ()
+
+_OPTIM_ADAPTER: TypeAdapter = TypeAdapter(OptimConfig)
+_SCHEDULE_ADAPTER: TypeAdapter = TypeAdapter(ScheduleConfig)
+
+
+def optim_config(**values: Any) -> OptimCommon:
+    """Build an ``optim:`` section in Python (``optim_config(name="adam", lr=1e-3)``)."""
+    return _OPTIM_ADAPTER.validate_python({"name": "sgd", **values})
+
+
+def schedule_config(**values: Any) -> ScheduleCommon:
+    """Build a ``schedule:`` section in Python (``schedule_config(name="step", gamma=0.7)``)."""
+    return _SCHEDULE_ADAPTER.validate_python({"name": "linear", **values})

@@ -65,10 +65,10 @@ def layer_multipliers(model: nn.Module, layer_lr: dict) -> dict[str, float]:
 def param_groups(model: nn.Module, lr: float, layer_lr: dict | None = None) -> list[dict]:
     """Trainable parameters grouped by multiplier; the multiplier-1 group comes first.
 
-    Each group: ``{"params", "names" (parameter names), "lr", "lr_mult"}``.
+    Each group: ``{"params", "names" (parameter names), "lr" (= base_lr x lr_mult), "base_lr", "lr_mult"}``.
     """
     mults = layer_multipliers(model, layer_lr or {})
-    groups: dict[float, dict] = {1.0: {"params": [], "names": [], "lr": lr, "lr_mult": 1.0}}
+    groups: dict[float, dict] = {1.0: {"params": [], "names": [], "lr": lr, "base_lr": lr, "lr_mult": 1.0}}
     seen: set[int] = set()  # a parameter shared by two modules goes in one group only
     for layer, module in model.named_modules():
         for pname, p in module.named_parameters(recurse=False):
@@ -76,7 +76,9 @@ def param_groups(model: nn.Module, lr: float, layer_lr: dict | None = None) -> l
                 continue
             seen.add(id(p))
             mult = mults.get(layer, 1.0)
-            group = groups.setdefault(mult, {"params": [], "names": [], "lr": lr, "lr_mult": mult})
+            # lr is already multiplied, so the multiplier holds without a scheduler too (sanity probe)
+            group = groups.setdefault(mult, {"params": [], "names": [], "lr": lr * mult, "base_lr": lr,
+                                             "lr_mult": mult})
             group["params"].append(p)
             group["names"].append(f"{layer}.{pname}" if layer else pname)
     return [g for g in groups.values() if g["params"]]

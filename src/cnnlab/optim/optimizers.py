@@ -1,12 +1,13 @@
-"""Update rules: a registry from names to :class:`UpdateRule` (a builder plus the config keys it
-reads, with their defaults). ``torch.optim`` is used where it *is* the rule; the rest live in
-:mod:`cnnlab.optim.rules`. Notation: ``g`` gradient, ``x`` parameter, ``t`` step (from 1).
+"""Update rules: a registry from names to :class:`UpdateRule` builders. Each rule's keys and
+their defaults are its config class in :mod:`cnnlab.optim.config` (torch-free); a test checks
+that the two list the same names. ``torch.optim`` is used where it *is* the rule; the rest live
+in :mod:`cnnlab.optim.rules`. Notation: ``g`` gradient, ``x`` parameter, ``t`` step (from 1).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
@@ -14,21 +15,17 @@ from cnnlab.optim.rules import AdaptiveGains, EMAMomentum, RMSpropEpsInside
 from cnnlab.registry import Registry
 
 if TYPE_CHECKING:
-    from cnnlab.optim.config import OptimConfig
+    from cnnlab.optim.config import OptimCommon
 
 
 @dataclass(frozen=True)
 class UpdateRule:
-    """``build(param_groups, cfg) -> Optimizer`` and the rule-specific keys it reads.
+    """``build(param_groups, cfg) -> Optimizer``; ``cfg`` is the rule's own config class."""
 
-    ``defaults`` fills ``optim.*`` keys the user left out; ``lr`` is always among them.
-    """
-
-    build: Callable[[list[dict], "OptimConfig"], torch.optim.Optimizer]
-    defaults: dict[str, Any] = field(default_factory=dict)
+    build: Callable[[list[dict], "OptimCommon"], torch.optim.Optimizer]
     needs_closure: bool = False  # step(closure) re-evaluates the loss (L-BFGS)
 
-    def __call__(self, param_groups: list[dict], cfg: "OptimConfig") -> torch.optim.Optimizer:
+    def __call__(self, param_groups: list[dict], cfg: "OptimCommon") -> torch.optim.Optimizer:
         optimizer = self.build(param_groups, cfg)
         optimizer.needs_closure = self.needs_closure
         return optimizer
@@ -41,15 +38,15 @@ class UpdateRule:
 OPTIMIZERS: Registry[UpdateRule] = Registry("optimizer")
 
 
-def rule(name: str, *aliases: str, needs_closure: bool = False, **defaults):
-    """Register ``build`` under ``name`` with its default hyperparameters."""
+def rule(name: str, *aliases: str, needs_closure: bool = False):
+    """Register ``build`` under ``name`` (its keys and defaults: the config class of that name)."""
     def add(build):
-        OPTIMIZERS.register(name, *aliases)(UpdateRule(build, defaults, needs_closure))
+        OPTIMIZERS.register(name, *aliases)(UpdateRule(build, needs_closure))
         return build
     return add
 
 
-@rule("sgd", lr=0.05, momentum=0.9, nesterov=True)
+@rule("sgd")
 def sgd(groups, cfg):
     """SGD with (Nesterov) momentum, cs231n convention (seeds/002, seeds/003).
 
@@ -64,19 +61,19 @@ def sgd(groups, cfg):
                            nesterov=bool(cfg.nesterov) and cfg.momentum > 0)
 
 
-@rule("ema_momentum", lr=0.1, momentum=0.8)
+@rule("ema_momentum")
 def ema_momentum(groups, cfg):
     """Momentum as gradient smoothing (seeds/001): m = beta m + (1 - beta) g;  x -= lr m."""
     return EMAMomentum(groups, lr=cfg.lr, beta=cfg.momentum)
 
 
-@rule("adagrad", lr=0.01, eps=1e-7)
+@rule("adagrad")
 def adagrad(groups, cfg):
     """Adagrad (Duchi et al. 2011; seeds/002): cache += g^2;  x -= lr g / (sqrt(cache) + eps)."""
     return torch.optim.Adagrad(groups, lr=cfg.lr, eps=cfg.eps)
 
 
-@rule("rmsprop", lr=1e-3, rho=0.9, eps=1e-8, eps_inside_sqrt=False)
+@rule("rmsprop")
 def rmsprop(groups, cfg):
     """RMSprop (Hinton, lecture 6e): cache = rho cache + (1 - rho) g^2, then
 
@@ -88,7 +85,7 @@ def rmsprop(groups, cfg):
     return torch.optim.RMSprop(groups, lr=cfg.lr, alpha=cfg.rho, eps=cfg.eps)
 
 
-@rule("adadelta", lr=1.0, rho=0.95, eps=1e-6)
+@rule("adadelta")
 def adadelta(groups, cfg):
     """Adadelta (Zeiler 2012, Algorithm 1; seeds/000 B.2), with an optional factor lr:
 
@@ -102,7 +99,7 @@ def adadelta(groups, cfg):
     return torch.optim.Adadelta(groups, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps)
 
 
-@rule("adam", lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+@rule("adam")
 def adam(groups, cfg):
     """Adam with bias correction (Kingma & Ba 2015; seeds/003):
 
@@ -112,7 +109,7 @@ def adam(groups, cfg):
     return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
 
 
-@rule("adaptive_gains", lr=0.05, gain_step=0.05, gain_decay=0.95, gain_min=0.1, gain_max=10.0)
+@rule("adaptive_gains")
 def adaptive_gains(groups, cfg):
     """Per-weight gains (seeds/001): x -= lr gain g; gain += 0.05 on sign agreement, *= 0.95 else.
 
@@ -123,7 +120,7 @@ def adaptive_gains(groups, cfg):
                          gain_min=cfg.gain_min, gain_max=cfg.gain_max)
 
 
-@rule("lbfgs", needs_closure=True, lr=1.0, lbfgs_max_iter=20, lbfgs_history=100, lbfgs_line_search=True)
+@rule("lbfgs", needs_closure=True)
 def lbfgs(groups, cfg):
     """L-BFGS (Nocedal 1980; seeds/003: "if you can afford the full batch updates, try LBFGS").
 

@@ -10,7 +10,7 @@ Metric-driven schedules (plateau) also get the epoch's metrics row through ``ste
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -19,15 +19,14 @@ from cnnlab.optim.monitor import improvement, metric_value, resolve_mode
 from cnnlab.registry import Registry
 
 if TYPE_CHECKING:
-    from cnnlab.optim.config import ScheduleConfig
+    from cnnlab.optim.config import ScheduleCommon
 
 
 class Schedule:
-    """Base: ``factor(step)``; ``defaults`` fills the ``schedule.*`` keys it reads."""
+    """Base: ``factor(step)``. The keys a schedule reads and their defaults are its config class
+    in :mod:`cnnlab.optim.config` (``cfg``)."""
 
-    defaults: ClassVar[dict] = {}
-
-    def __init__(self, cfg: "ScheduleConfig", steps_per_epoch: int, total_steps: int):
+    def __init__(self, cfg: "ScheduleCommon", steps_per_epoch: int, total_steps: int):
         self.cfg = cfg
         self.steps_per_epoch = max(1, steps_per_epoch)
         self.total_steps = max(1, total_steps)
@@ -53,7 +52,7 @@ class Schedule:
         pass
 
     def __repr__(self) -> str:
-        keys = {k: getattr(self.cfg, k) for k in self.defaults}
+        keys = {k: getattr(self.cfg, k) for k in self.cfg.own_keys()}
         return f"{type(self).__name__}({keys})"
 
 
@@ -82,7 +81,6 @@ class Step(Schedule):
     """a(t) = a0 gamma^floor(t / step_epochs) (seeds/000: "divided by 2 after each 20 epochs"
     is gamma 0.5, step_epochs 20; "multiply by 0.7 every 10" is gamma 0.7, step_epochs 10)."""
 
-    defaults = {"step_epochs": 20, "gamma": 0.5}
 
     def factor(self, step):
         # the tiny slack keeps step_epochs like 0.1 from landing a step late through rounding
@@ -93,7 +91,6 @@ class Step(Schedule):
 class Exponential(Schedule):
     """a(t) = a0 exp(-k t) (seeds/002, "exponential decay"), t in epochs."""
 
-    defaults = {"k": 0.1}
 
     def factor(self, step):
         return math.exp(-self.cfg.k * self.epochs(step))
@@ -103,7 +100,6 @@ class Exponential(Schedule):
 class InverseTime(Schedule):
     """a(t) = a0 / (1 + k t) (seeds/002, "1/t decay"), t in epochs."""
 
-    defaults = {"k": 0.1}
 
     def factor(self, step):
         return 1.0 / (1.0 + self.cfg.k * self.epochs(step))
@@ -130,7 +126,6 @@ class OneCycle(Schedule):
     [0.95, 0.85]); left null, the optimizer's own momentum is kept.
     """
 
-    defaults = {"pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4, "momentum_cycle": None}
 
     def _phase(self, step: int) -> tuple[bool, float]:
         """(rising?, progress p in [0, 1] through that phase)."""
@@ -170,8 +165,6 @@ class Plateau(Schedule):
     Same rule as torch's ``ReduceLROnPlateau(threshold_mode="abs")``.
     """
 
-    defaults = {"monitor": "val_acc", "mode": "auto", "gamma": 0.5, "patience": 3,
-                "threshold": 0.0, "cooldown": 0, "min_factor": 0.0}
 
     def __init__(self, cfg, steps_per_epoch, total_steps):
         super().__init__(cfg, steps_per_epoch, total_steps)
@@ -228,7 +221,7 @@ class LRScheduler:
     group as used by the last optimizer step, which is what the trainer logs each epoch.
     """
 
-    def __init__(self, cfg: "ScheduleConfig", optimizer: torch.optim.Optimizer,
+    def __init__(self, cfg: "ScheduleCommon", optimizer: torch.optim.Optimizer,
                  steps_per_epoch: int, total_steps: int):
         self.cfg = cfg
         self.optimizer = optimizer
@@ -237,7 +230,7 @@ class LRScheduler:
         self.warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
         self.step_count = 0
         for group in optimizer.param_groups:
-            group.setdefault("base_lr", group["lr"])
+            group.setdefault("base_lr", group["lr"] / group.get("lr_mult", 1.0))
         momentum = self.schedule.momentum(0)
         if momentum is not None and not all(_set_momentum(g, momentum) for g in optimizer.param_groups):
             raise ConfigError(f"schedule.momentum_cycle: the optimizer ({type(optimizer).__name__}) has "
@@ -280,12 +273,15 @@ class LRScheduler:
         self._apply()
 
     def state_dict(self) -> dict:
-        return {"step_count": self.step_count, "used_lr": self._used_lr,
+        return {"step_count": self.step_count, "used_lr": self._used_lr, "name": self.cfg.name,
                 "schedule": self.schedule.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        """Continue at the saved step. A schedule switched on resume starts its own state afresh
+        (a plateau's counters mean nothing to a cosine), at the step reached."""
         self.step_count = int(state["step_count"])
-        self.schedule.load_state_dict(state.get("schedule", {}))
+        if state.get("name", self.cfg.name) == self.cfg.name:
+            self.schedule.load_state_dict(state.get("schedule", {}))
         self._apply()
         self._used_lr = float(state.get("used_lr", self._group_lr()))
 

@@ -11,9 +11,9 @@
    examples seen so far (never lower it); stop when the examples seen reach the budget.
    Checks happen at epoch ends, so examples seen = epochs x training-set size.
 
-Both restore the best parameters: the callback makes the trainer's "best" epoch the best by
-the *monitored* metric, so ``best.pt`` (which ``Trainer.finish`` evaluates on the test set)
-holds those weights. Monitoring a metric the run does not have is an error that lists the
+Both restore the best parameters: with early stopping on, the trainer's "best" checkpoint is
+chosen by the *monitored* metric (:func:`cnnlab.train.trainer.best_metric`), so ``best.pt``
+(which ``Trainer.finish`` evaluates on the test set) holds those weights. Monitoring a metric the run does not have is an error that lists the
 ones it has.
 """
 
@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 from cnnlab.configbase import Section
 from cnnlab.errors import ConfigError
 from cnnlab.optim.monitor import improvement, metric_value, resolve_mode
-from cnnlab.train.callbacks import CALLBACKS
+from cnnlab.train.callbacks import CALLBACKS, Callback
 
 KEY = "train.early_stopping"
 
@@ -60,7 +60,7 @@ class EarlyStoppingConfig(Section):
         return self
 
 
-class EarlyStopping:
+class EarlyStopping(Callback):
     """The callback. State (best value and epoch, patience counter, budget) resumes exactly."""
 
     def __init__(self, cfg: EarlyStoppingConfig):
@@ -95,8 +95,6 @@ class EarlyStopping:
 
     def on_epoch_end(self, trainer, row: dict) -> bool:
         stop = self.update(row)
-        # "Best" is by the monitored metric: the trainer saves best.pt when best_epoch == epoch.
-        trainer.best_epoch, trainer.best_val_acc = self.best_epoch, self.best_val_acc
         if stop:
             why = (f"no improvement of {self.cfg.monitor} for {self.wait} epochs"
                    if self.cfg.algorithm == "patience" else

@@ -1,56 +1,49 @@
-"""The training loop: data on the device, no host sync inside a logging interval, atomic
+"""The training loop: data on the device, one host sync per logging interval, atomic
 checkpoints every epoch, exact resume.
 
 Flow of one run::
 
-    config -> load_data -> fit preprocess (train only) -> build_model -> build_optimizer
+    config -> build_experiment (data, fitted preprocessing, model, optimizer, schedule, loss, callbacks)
            -> for each epoch: re-seed (seed, epoch); for each batch: forward, loss (+ penalty),
               backward, step, schedule; every log_every steps: one sync -> progress bar
-           -> validate -> metrics.csv row -> checkpoints last (+ best) -> callbacks
-           -> test error with the best checkpoint
+           -> validate -> callbacks -> metrics.csv row -> last.pt (best.pt: a copy when it is best)
+           -> test error with the best checkpoint -> on_train_end
 
-Callbacks (early stopping, monitoring) are small objects with ``on_epoch_end(trainer, row)``
-returning True to stop, and ``state_dict``/``load_state_dict`` so resume is exact.
+Callbacks subclass :class:`cnnlab.train.callbacks.Callback`; their state is stored by name.
+Resume semantics (what may change on ``--resume``) live in :mod:`cnnlab.train.resume`.
 """
 
 from __future__ import annotations
 
-import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
-from cnnlab.config import ExperimentConfig, build_config
-from cnnlab.data import DatasetSplits, build_train_loader, fit_preprocess, load_data, loss_weights
+from cnnlab.atomic import atomic_write
+from cnnlab.config import ExperimentConfig
 from cnnlab.errors import CheckpointError, TrainingDiverged
-from cnnlab.models import build_model
-from cnnlab.optim import (LRScheduler, apply_constraints, build_optimizer, clip_gradient_norm,
-                          regularization)
-from cnnlab.train.callbacks import build_callbacks, call_hook
+from cnnlab.optim import apply_constraints, clip_gradient_norm
+from cnnlab.optim.monitor import improvement, resolve_mode
+from cnnlab.train.callbacks import Callback, call_hook, callback_states, load_callback_states
 from cnnlab.train.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
-from cnnlab.train.device import epoch_seed, resolve_device
+from cnnlab.train.device import epoch_seed
 from cnnlab.train.evaluation import SplitResult, evaluate_split
+from cnnlab.train.experiment import Experiment, build_experiment
 from cnnlab.train.progress import Progress
 from cnnlab.train.rundir import RunDir
 
-_STORAGE_DTYPES = {"uint8": None, "float16": torch.float16, "float32": torch.float32}
 
-
-class Callback(Protocol):
-    """What the trainer calls. Implement any subset; missing hooks are skipped.
-
-    - ``on_train_start(trainer)``: once, before the first epoch (also after a resume);
-    - ``on_interval(trainer)``: every ``train.log_every`` steps, after the optimizer step, while
-      ``p.grad`` still holds the last batch's gradients (cheap monitoring, off the hot path);
-    - ``on_epoch_end(trainer, row) -> bool``: may add columns to ``row``; True stops training;
-    - ``state_dict()`` / ``load_state_dict(state)``: stored in checkpoints for exact resume.
-    """
-
-    def on_epoch_end(self, trainer: "Trainer", row: dict) -> bool: ...
+def best_metric(cfg: ExperimentConfig) -> tuple[str, str]:
+    """(metric, 'min'|'max') that decides which epoch's weights are "best" (best.pt, the test
+    error): early stopping's monitored metric when it is on, else the validation accuracy."""
+    es = cfg.train.early_stopping
+    if es.algorithm != "none":
+        return es.monitor, resolve_mode(es.monitor, es.mode, "train.early_stopping.monitor")
+    return "val_acc", "max"
 
 
 @dataclass
@@ -75,49 +68,30 @@ class TrainResult:
                 "test_error": self.test_error}
 
 
-def _to_storage(images: torch.Tensor, dtype_name: str, device: torch.device) -> torch.Tensor:
-    dtype = _STORAGE_DTYPES[dtype_name]
-    if dtype is None and images.dtype == torch.uint8:
-        return images.to(device)
-    return images.to(device, dtype or images.dtype)
-
-
 class Trainer:
-    """Owns one run: its config, data, model, optimizer, schedule and run directory."""
+    """Owns one run: its experiment (data, model, optimizer, schedule, loss, callbacks) and its
+    run directory."""
 
     def __init__(self, cfg: ExperimentConfig, run: RunDir, *, show_progress: bool = True,
-                 echo: Callable[[str], None] = print, callbacks: list[Callback] = ()):
+                 echo: Callable[[str], None] = print, callbacks: list[Callback] = (),
+                 experiment: Experiment | None = None):
         self.cfg = cfg
         self.run = run
         self.echo = echo
         self.progress = Progress(show_progress)
-        self.callbacks = build_callbacks(cfg) + list(callbacks)
-        self.device = resolve_device(cfg.device)
+        self.experiment = x = experiment or build_experiment(cfg, callbacks)
+        self.device, self.splits, self.preprocess, self.model = x.device, x.splits, x.preprocess, x.model
+        self.optimizer, self.loader, self.scheduler, self.loss = x.optimizer, x.loader, x.scheduler, x.loss
+        self.callbacks = x.callbacks
+        self.train_data = x.splits.train
+        self.class_weight = x.loss.class_weight
+        self.steps_per_epoch, self.total_steps, self.epochs = x.steps_per_epoch, x.total_steps, x.epochs
+        self._on_device: dict[str, object] = {}  # val/test moved to the device once per run
 
-        self.splits: DatasetSplits = load_data(cfg.data, cfg.seed)
-        self.preprocess = fit_preprocess(cfg.data, self.splits).to(self.device)
-        self.train_data = self.splits.train
-        self.train_data.images = _to_storage(self.train_data.images, cfg.data.device_dtype, self.device)
-        self.train_data.labels = self.train_data.labels.to(self.device)
-
-        torch.manual_seed(cfg.seed)
-        model_input = self.preprocess.output_shape(self.splits.input_shape)  # whitening may reshape
-        self.model = build_model(cfg.model, model_input, self.splits.num_classes).to(self.device)
-        self.optimizer = build_optimizer(cfg.optim, self.model)
-
-        tc = cfg.train
-        # Augmentation and class-balanced sampling apply to the training split only.
-        self.loader = build_train_loader(cfg.data, self.train_data, tc.batch_size, self.preprocess,
-                                         self.splits.num_classes)
-        self.class_weight = loss_weights(cfg.data, self.splits, self.device)  # data.balance: weight
-        # seeds/003: iterations_per_epoch = ceil(num_train / batch_size)
-        self.steps_per_epoch = len(self.loader)
-        self.total_steps = tc.iterations or tc.epochs * self.steps_per_epoch
-        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        self.scheduler = LRScheduler(cfg.schedule, self.optimizer, self.steps_per_epoch, self.total_steps)
-
+        self.best_metric, self.best_mode = best_metric(cfg)
         self.epoch = 0  # completed epochs
         self.step = 0   # completed optimizer steps
+        self.best_value: float | None = None
         self.best_val_acc: float | None = None
         self.best_epoch = 0
         self.metrics: list[dict] = []
@@ -132,7 +106,8 @@ class Trainer:
             "preprocess": self.preprocess.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else {} for cb in self.callbacks],
+            "callbacks": callback_states(self.callbacks),
+            "best_value": self.best_value,
             "best_val_acc": self.best_val_acc,
             "best_epoch": self.best_epoch,
             "classes": list(self.splits.classes),
@@ -140,15 +115,24 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict, origin: str) -> None:
+        """Continue from ``state``. The optimizer's moments come from the checkpoint; its
+        hyperparameters (lr, momentum, betas...) from this trainer's config, so a rate changed
+        on resume is the rate that trains."""
+        saved_classes = list(state.get("classes", self.splits.classes))
+        if saved_classes != list(self.splits.classes):
+            raise CheckpointError(f"{origin}: the run was trained on classes {saved_classes[:10]}, the data "
+                                  f"now has {list(self.splits.classes)[:10]}; the dataset changed")
         load_model_weights(self.model, state["model"], origin)
         self.preprocess.load_state_dict(state["preprocess"])
+        configured = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
         self.optimizer.load_state_dict(state["optimizer"])
+        for group, hyper in zip(self.optimizer.param_groups, configured):
+            group.update(hyper)
         self.scheduler.load_state_dict(state["scheduler"])
-        for cb, cb_state in zip(self.callbacks, state.get("callbacks", [])):
-            if hasattr(cb, "load_state_dict"):
-                cb.load_state_dict(cb_state)
+        load_callback_states(self.callbacks, state.get("callbacks", {}))
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.best_val_acc, self.best_epoch = state["best_val_acc"], int(state["best_epoch"])
+        self.best_value = state.get("best_value", self.best_val_acc)
         # Rows of epochs after the checkpoint (a crash between the two writes) are dropped.
         self.metrics = [r for r in self.run.read_metrics() if r["epoch"] <= self.epoch]
 
@@ -176,36 +160,38 @@ class Trainer:
 
         dev = self.device
         interval_losses = torch.zeros(log_every, device=dev)
-        data_loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
-        total_loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
-        correct = torch.zeros((), device=dev, dtype=torch.int64)
+        # [data loss sum, total loss sum, correct]: float64 on the device, read once per interval
+        sums = torch.zeros(3, device=dev, dtype=torch.float64)
         seen = 0
         started = time.perf_counter()
         self.progress.start_epoch(self.epoch + 1, self.epochs, steps)
 
-        for i, (x, y) in enumerate(self.loader.iterate(order, epoch=self.epoch)):
-            if i == steps:
-                break
+        # zip stops on range first, so no batch is drawn (augmented) and thrown away at the end
+        for i, (x, y) in zip(range(steps), self.loader.iterate(order, epoch=self.epoch)):
             logits, data_loss, loss = self.optimizer_step(x, y)
 
             batch = len(y)
             seen += batch
             detached = loss.detach()
             interval_losses[i % log_every] = detached
-            data_loss_sum += data_loss.detach().double() * batch
-            total_loss_sum += detached.double() * batch
-            correct += (logits.detach().argmax(1) == y).sum()
+            sums += torch.stack([data_loss.detach().double() * batch, detached.double() * batch,
+                                 (logits.detach().argmax(1) == y).sum().double()])
 
             if (i + 1) % log_every == 0 or i + 1 == steps:
-                self._check_finite(interval_losses[: (i % log_every) + 1], i)
+                filled = (i % log_every) + 1
+                # The one host sync of the interval: the sums and whether every loss was finite.
+                data_sum, _, correct, finite = torch.cat(
+                    [sums, torch.isfinite(interval_losses[:filled]).all().double().view(1)]).tolist()
+                if not finite:
+                    self._diverged(interval_losses[:filled], i)
                 call_hook(self.callbacks, "on_interval", self)
                 elapsed = time.perf_counter() - started
-                self.progress.update((i % log_every) + 1, data_loss_sum.item() / seen,
-                                     correct.item() / seen, seen / max(elapsed, 1e-9))
+                self.progress.update(filled, data_sum / seen, correct / seen, seen / max(elapsed, 1e-9))
         self.progress.end_epoch()
-        return {"train_loss": data_loss_sum.item() / max(seen, 1),
-                "train_total_loss": total_loss_sum.item() / max(seen, 1),
-                "train_acc": correct.item() / max(seen, 1),
+        data_sum, total_sum, correct = sums.tolist()
+        return {"train_loss": data_sum / max(seen, 1),
+                "train_total_loss": total_sum / max(seen, 1),
+                "train_acc": correct / max(seen, 1),
                 "lr": self.scheduler.lr}
 
     def optimizer_step(self, x: torch.Tensor, y: torch.Tensor):
@@ -218,10 +204,7 @@ class Trainer:
 
         def closure() -> torch.Tensor:
             logits = self.model(x)
-            data_loss = F.cross_entropy(logits, y, weight=self.class_weight,
-                                        label_smoothing=oc.label_smoothing)
-            penalty = regularization(oc, self.model)
-            loss = data_loss if penalty is None else data_loss + penalty
+            data_loss, loss = self.loss(self.model, logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             clip_gradient_norm(oc, self.model)
@@ -238,20 +221,38 @@ class Trainer:
         self.step += 1
         return evaluations[0]  # the logits and losses before this step's update
 
-    def _check_finite(self, losses: torch.Tensor, i: int) -> None:
-        bad = (~torch.isfinite(losses)).nonzero()
-        if len(bad):
-            first = self.step - (i % self.cfg.train.log_every + 1) + int(bad[0]) + 1
-            raise TrainingDiverged(
-                f"loss became {losses[int(bad[0])].item()} at step {first} (epoch {self.epoch + 1}); "
-                f"training stopped. The last good checkpoint is {self.run.checkpoint('last')}. "
-                "Lower optim.lr or check the input scale.")
+    def _diverged(self, losses: torch.Tensor, i: int) -> None:
+        bad = int((~torch.isfinite(losses)).nonzero()[0])
+        first = self.step - (i % self.cfg.train.log_every + 1) + bad + 1
+        last = self.run.checkpoint("last")
+        where = (f"The last good checkpoint is {last} (epoch {self.epoch})." if last.is_file() else
+                 "No checkpoint was written (this was the first epoch).")
+        raise TrainingDiverged(f"loss became {losses[bad].item()} at step {first} (epoch {self.epoch + 1}); "
+                               f"training stopped. {where} Lower optim.lr or check the input scale.")
+
+    def split_on_device(self, name: str):
+        """``splits.val`` / ``splits.test`` on the training device, moved there once per run."""
+        if name not in self._on_device:
+            data = getattr(self.splits, name)
+            self._on_device[name] = None if data is None else data.to(self.device)
+        return self._on_device[name]
 
     def validate(self) -> SplitResult | None:
-        if self.splits.val is None:
+        val = self.split_on_device("val")
+        if val is None:
             return None
-        val = self.splits.val.to(self.device)
         return evaluate_split(self.model, val, self.preprocess, self.cfg.train.eval_batch_size)
+
+    def _update_best(self, row: dict) -> bool:
+        """The one place that decides whether this epoch's weights are the best so far."""
+        value = row.get(self.best_metric)
+        if value is None:  # no validation split: the latest weights are the best we know
+            improved = True
+        else:
+            improved = improvement(float(value), self.best_value, self.best_mode) > 0
+        if improved:
+            self.best_value, self.best_epoch, self.best_val_acc = value, self.epoch, row.get("val_acc")
+        return improved
 
     def fit(self) -> TrainResult:
         call_hook(self.callbacks, "on_train_start", self)
@@ -262,35 +263,40 @@ class Trainer:
             row.update(val_loss=val.loss if val else None, val_acc=val.accuracy if val else None)
             self.epoch += 1
             row["step"] = self.step
-            improved = val is not None and (self.best_val_acc is None or val.accuracy > self.best_val_acc)
-            if improved or val is None:
-                self.best_val_acc, self.best_epoch = (val.accuracy if val else None), self.epoch
             stop = any([bool(v) for v in call_hook(self.callbacks, "on_epoch_end", self, row)])
+            improved = self._update_best(row)
             self.scheduler.step_epoch(row)
             row["seconds"] = time.perf_counter() - started
             self.metrics.append(row)
             self.run.write_metrics(self.metrics)
-            state = self.state_dict()
-            save_checkpoint(state, self.run.checkpoint("last"))
-            if self.best_epoch == self.epoch:
-                save_checkpoint(state, self.run.checkpoint("best"))
+            save_checkpoint(self.state_dict(), self.run.checkpoint("last"))
+            if improved:  # a byte copy, not a second serialisation
+                copy_file(self.run.checkpoint("last"), self.run.checkpoint("best"))
             self.say(format_epoch(row, self.epochs))
             if stop:
                 self.say(f"stopped early after epoch {self.epoch}")
                 break
-        return self.finish()
+        result = self.finish()
+        call_hook(self.callbacks, "on_train_end", self, result)
+        return result
 
     def finish(self) -> TrainResult:
         """Test error of the best-validation weights (the Theano tutorial's protocol)."""
         best = load_checkpoint(self.run.checkpoint("best"), self.device)
         self.model.load_state_dict(best["model"])
-        test = evaluate_split(self.model, self.splits.test.to(self.device), self.preprocess,
+        test = evaluate_split(self.model, self.split_on_device("test"), self.preprocess,
                               self.cfg.train.eval_batch_size)
         result = TrainResult(self.run.path, self.epoch, self.step, self.best_epoch, self.best_val_acc,
                              test.loss, test.accuracy, self.metrics)
         self.say(f"test error {100 * result.test_error:.2f}% (loss {test.loss:.4f}) with the weights "
                  f"of epoch {self.best_epoch}; run directory {self.run.path}")
         return result
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """Copy ``source`` over ``target`` atomically."""
+    with source.open("rb") as src, atomic_write(target) as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def format_epoch(row: dict, epochs: int) -> str:
@@ -309,16 +315,8 @@ def start_run(cfg: ExperimentConfig, **kwargs) -> Trainer:
         raise
 
 
-def resume_run(path: str | Path, overrides: list[str] = (), **kwargs) -> Trainer:
-    from cnnlab.config import apply_override
+def resume_run(path: str | Path, overrides=(), **kwargs) -> Trainer:
+    """Continue a run, with ``overrides`` checked by :mod:`cnnlab.train.resume` first."""
+    from cnnlab.train.resume import resume
 
-    run = RunDir.open(path)
-    data = run.read_config()
-    for override in overrides:
-        apply_override(data, override)
-    cfg = build_config(data, str(run.config_path))
-    if overrides:
-        run.config_path.write_text(cfg.to_yaml())
-    trainer = Trainer(cfg, run, **kwargs)
-    trainer.resume()
-    return trainer
+    return resume(path, overrides, **kwargs)

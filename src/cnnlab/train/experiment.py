@@ -1,0 +1,88 @@
+"""One experiment, assembled in one place: config -> everything a run trains with.
+
+    cfg -> device
+        -> load_data (train / val / test splits)
+        -> fit preprocessing on train only
+        -> seed, build the model for the preprocessing's output shape
+        -> optimizer (param groups with layer_lr), schedule, loader (augmentation, balancing)
+        -> the loss (label smoothing, class weights, regularisation)
+        -> callbacks
+
+The trainer, ``cnnlab sanity``, ``augment-preview``, the benchmarks and the search all call
+:func:`build_experiment`; what one of them builds is what `cnnlab train` trains.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from cnnlab.config import ExperimentConfig
+from cnnlab.data import DatasetSplits, build_train_loader, fit_preprocess, load_data, loss_weights
+from cnnlab.models import build_model
+from cnnlab.optim import LRScheduler, build_optimizer
+from cnnlab.train.callbacks import Callback, build_callbacks, check_callbacks
+from cnnlab.train.device import resolve_device
+from cnnlab.train.loss import Loss
+
+_STORAGE_DTYPES = {"uint8": None, "float16": torch.float16, "float32": torch.float32}
+
+
+def to_storage(images: torch.Tensor, dtype_name: str, device: torch.device) -> torch.Tensor:
+    """Training images as held on the device (``data.device_dtype``; uint8 stays uint8)."""
+    dtype = _STORAGE_DTYPES[dtype_name]
+    if dtype is None and images.dtype == torch.uint8:
+        return images.to(device)
+    return images.to(device, dtype or images.dtype)
+
+
+@dataclass
+class Experiment:
+    """Everything one run trains with. Plain parts, no behaviour of its own."""
+
+    cfg: ExperimentConfig
+    device: torch.device
+    splits: DatasetSplits          # train on the device; val/test moved there once, by the trainer
+    preprocess: torch.nn.Module    # fitted on the training split
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    loader: object                 # DeviceLoader or StreamingLoader over the training split
+    scheduler: LRScheduler
+    loss: Loss
+    callbacks: list[Callback] = field(default_factory=list)
+    steps_per_epoch: int = 0
+    total_steps: int = 0
+
+    @property
+    def epochs(self) -> int:
+        return math.ceil(self.total_steps / self.steps_per_epoch)
+
+    @property
+    def model_input_shape(self) -> tuple[int, int, int]:
+        return self.preprocess.output_shape(tuple(self.splits.input_shape))
+
+
+def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
+                     device: str | torch.device | None = None) -> Experiment:
+    """Build the experiment ``cfg`` describes (data loaded, preprocessing fitted, model seeded)."""
+    dev = torch.device(device) if device is not None else resolve_device(cfg.device)
+    splits = load_data(cfg.data, cfg.seed)
+    preprocess = fit_preprocess(cfg.data, splits).to(dev)
+    splits.train.images = to_storage(splits.train.images, cfg.data.device_dtype, dev)
+    splits.train.labels = splits.train.labels.to(dev)
+
+    torch.manual_seed(cfg.seed)  # the initial weights depend on the seed only
+    model_input = preprocess.output_shape(splits.input_shape)  # whitening may reshape
+    model = build_model(cfg.model, model_input, splits.num_classes).to(dev)
+    optimizer = build_optimizer(cfg.optim, model)
+
+    tc = cfg.train
+    loader = build_train_loader(cfg.data, splits.train, tc.batch_size, preprocess, splits.num_classes)
+    steps_per_epoch = len(loader)  # seeds/003: iterations_per_epoch = ceil(num_train / batch_size)
+    total_steps = tc.iterations or tc.epochs * steps_per_epoch
+    scheduler = LRScheduler(cfg.schedule, optimizer, steps_per_epoch, total_steps)
+    loss = Loss(cfg.optim, loss_weights(cfg.data, splits, dev))  # data.balance: weight
+    return Experiment(cfg, dev, splits, preprocess, model, optimizer, loader, scheduler, loss,
+                      check_callbacks(build_callbacks(cfg) + list(callbacks)), steps_per_epoch, total_steps)

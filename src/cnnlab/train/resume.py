@@ -1,0 +1,119 @@
+"""``cnnlab train --resume RUN [KEY=VALUE...]``: what may change when a run continues.
+
+The overrides are merged onto the run's own config, validated, and checked against the run's
+last checkpoint *before anything is written*; on any failure every file of the run is as it
+was. Then:
+
+- **allowed**: more epochs or iterations (``train.epochs``, ``train.iterations``); the
+  learning rate, the rule's hyperparameters and the regularisers (``optim.*`` except the rule
+  itself: the new values are what trains, written into the optimizer's groups, and
+  ``metrics.csv``'s ``lr`` column shows them); the schedule (``schedule.*``; continued at the
+  step reached); callbacks (``train.early_stopping``, ``monitor.*``); logging; the device.
+- **refused**: the data and its preprocessing (``data.*``), the model (``model.*``), the update
+  rule (``optim.name``: its state would not fit), the batch size, the seed, the run's name and
+  folder, and fewer epochs or iterations than already done.
+
+Every resume that changes the config is recorded in ``RUN/resumes.yaml`` (the original config,
+then per resume: when, after which epoch, the overrides and the keys changed), so the config the
+run started with is never lost; ``config.yaml`` always holds the config now in force.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+
+from cnnlab.atomic import atomic_write
+from cnnlab.config import ExperimentConfig, build_config, merge, overrides_to_dict
+from cnnlab.errors import ConfigError
+from cnnlab.train.checkpoint import load_checkpoint
+from cnnlab.train.rundir import RunDir
+
+#: key prefixes a resume may not change, with the reason shown to the user
+REFUSED = {
+    "data.": "the data and its preprocessing are part of what the checkpoint learned",
+    "model.": "the checkpoint's weights are for the run's own architecture",
+    "optim.name": "the optimizer's saved state belongs to its update rule",
+    "train.batch_size": "the schedule and the epoch's batches are laid out for the run's batch size",
+    "seed": "the run's shuffling and augmentation follow its seed",
+    "name": "the run already has its directory",
+    "runs_dir": "the run already has its directory",
+}
+HISTORY_FILE = "resumes.yaml"
+
+
+def flatten(data: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def changed_keys(old: ExperimentConfig, new: ExperimentConfig) -> dict[str, tuple]:
+    a, b = flatten(old.to_dict()), flatten(new.to_dict())
+    return {k: (a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)}
+
+
+def check_changes(changes: dict[str, tuple], state: dict, origin: str) -> None:
+    """ConfigError naming every refused key (nothing has been written yet)."""
+    problems = []
+    for key, (was, now) in changes.items():
+        for prefix, why in REFUSED.items():
+            if key == prefix or (prefix.endswith(".") and key.startswith(prefix)):
+                problems.append(f"{key}: {was!r} -> {now!r} cannot change on resume ({why}); "
+                                "start a new run instead")
+                break
+    done_epochs, done_steps = int(state["epoch"]), int(state["step"])
+    for key, done, unit in (("train.epochs", done_epochs, "epochs"), ("train.iterations", done_steps, "steps")):
+        if key in changes and changes[key][1] is not None and changes[key][1] < done:
+            problems.append(f"{key}={changes[key][1]}: the run has already done {done} {unit}; "
+                            f"give at least {done} (more to train longer)")
+    if problems:
+        raise ConfigError(f"cannot resume {origin} with these overrides:\n  " + "\n  ".join(problems))
+
+
+def record(run: RunDir, old: ExperimentConfig, new: ExperimentConfig, overrides, changes, state) -> None:
+    """Write the new config and append to the run's resume history (both atomically)."""
+    path = run.path / HISTORY_FILE
+    history = yaml.safe_load(path.read_text()) if path.is_file() else None
+    if not isinstance(history, dict):
+        history = {"original": old.to_dict(), "resumes": []}
+    history["resumes"].append({
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"), "after_epoch": int(state["epoch"]),
+        "after_step": int(state["step"]), "overrides": list(overrides),
+        "changed": {k: {"from": was, "to": now} for k, (was, now) in changes.items()}})
+    with atomic_write(path, "w") as f:
+        yaml.safe_dump(history, f, sort_keys=False)
+    with atomic_write(run.config_path, "w") as f:
+        f.write(new.to_yaml())
+
+
+def resume(path: str | Path, overrides=(), **trainer_options):
+    """A trainer continuing the run at ``path`` (see the module docstring for what may change)."""
+    from cnnlab.train.trainer import Trainer
+
+    run = RunDir.open(path)
+    old = build_config(run.read_config(), str(run.config_path))
+    extra = overrides_to_dict(overrides)
+    new = build_config(merge(old.to_dict(), extra), f"{run.config_path} + overrides") if extra else old
+    checkpoint = run.checkpoint("last")
+    if not checkpoint.is_file():
+        from cnnlab.errors import CheckpointError
+
+        raise CheckpointError(f"{run.path}: has no checkpoint yet (the run stopped before its first "
+                              "epoch ended); start it again instead")
+    state = load_checkpoint(checkpoint, "cpu")
+    changes = changed_keys(old, new)
+    check_changes(changes, state, str(run.path))
+    trainer = Trainer(new, run, **trainer_options)
+    trainer.load_state_dict(state, str(checkpoint))  # architecture and classes checked here
+    if changes:
+        record(run, old, new, overrides, changes, state)
+    note = f" with {', '.join(f'{k}={now!r}' for k, (_, now) in changes.items())}" if changes else ""
+    trainer.say(f"resumed {run.path} after epoch {trainer.epoch} (step {trainer.step}){note}")
+    return trainer

@@ -36,7 +36,7 @@ def test_gradient_norms_and_update_ratio_match_plain_formulas():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 7), nn.Tanh(), nn.Linear(7, 3))
     x, y = torch.randn(16, 1, 3, 4), torch.randint(0, 3, (16,))
-    cfg = load_config(None, ["optim.lr=0.1", "optim.momentum=0", "optim.nesterov=false"])
+    cfg = load_config(None, ["optim.lr=0.1", "optim.momentum=0", "optim.nesterov=false", "optim.l2=0"])
     probe = probe_network(cfg, model, x, y)
 
     ref = [model[1], model[3]]

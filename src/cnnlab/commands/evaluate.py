@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cnnlab.cli import emit_json
-from cnnlab.physics.metrics import format_report, physics_report
+from cnnlab.physics.metrics import format_report
 
 NAME = "evaluate"
 HELP = "test error, per-class accuracy and confusion matrix of a run"
@@ -17,25 +17,10 @@ def add_arguments(p) -> None:
 
 
 def evaluate_run(run_dir: str, checkpoint: str = "best", device: str = "auto") -> dict:
-    from cnnlab.data import load_data
-    from cnnlab.train.evaluation import evaluate_split
-    from cnnlab.train.inference import load_trained
+    """:func:`cnnlab.train.inference.evaluate_run` (imported when called: --help stays torch-free)."""
+    from cnnlab.train.inference import evaluate_run as evaluate
 
-    trained = load_trained(run_dir, checkpoint, device)
-    splits = load_data(trained.cfg.data, trained.cfg.seed)
-    test = evaluate_split(trained.model, splits.test.to(trained.device), trained.preprocess,
-                          trained.cfg.train.eval_batch_size)
-    n = len(trained.classes)
-    return {
-        "run_dir": str(run_dir), "checkpoint": checkpoint, "epoch": trained.checkpoint_epoch,
-        "test_examples": len(test.labels), "test_loss": test.loss,
-        "test_accuracy": test.accuracy, "test_error": test.error,
-        "classes": trained.classes,
-        "per_class_accuracy": dict(zip(trained.classes, test.per_class_accuracy(n))),
-        "confusion_matrix": test.confusion_matrix(n).tolist(),
-        **({"physics": physics_report(test.labels.numpy(), test.probabilities.numpy(), trained.classes,
-                                      splits.extras.get("test"))} if n == 2 else {}),
-    }
+    return evaluate(run_dir, checkpoint, device)
 
 
 def run(args) -> int:

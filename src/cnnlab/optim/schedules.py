@@ -230,7 +230,7 @@ class LRScheduler:
         self.warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
         self.step_count = 0
         for group in optimizer.param_groups:
-            group.setdefault("base_lr", group["lr"] / group.get("lr_mult", 1.0))
+            group.setdefault("base_lr", group["lr"])  # param_groups() sets it; plain groups: lr is the base
         momentum = self.schedule.momentum(0)
         if momentum is not None and not all(_set_momentum(g, momentum) for g in optimizer.param_groups):
             raise ConfigError(f"schedule.momentum_cycle: the optimizer ({type(optimizer).__name__}) has "

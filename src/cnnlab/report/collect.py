@@ -59,19 +59,14 @@ class RunData:
 
 
 def collect_run(path: str | Path, checkpoint: str = "best", device: str = "auto") -> RunData:
-    from cnnlab.data import load_data
-    from cnnlab.train.evaluation import evaluate_split
-    from cnnlab.train.inference import load_trained
+    from cnnlab.train.inference import evaluate_trained
 
     run = RunDir.open(path)
     metrics = run.read_metrics()
     if not metrics:
         raise CheckpointError(f"{path}: no finished epoch yet ({run.metrics_path.name} is missing or "
                               "empty); nothing to report")
-    trained = load_trained(run.path, checkpoint, device)
-    splits = load_data(trained.cfg.data, trained.cfg.seed)
-    test = evaluate_split(trained.model, splits.test.to(trained.device), trained.preprocess,
-                          trained.cfg.train.eval_batch_size)
+    trained, splits, test = evaluate_trained(run.path, checkpoint, device)
     sanity_path = run.path / "sanity.json"
     sanity = json.loads(sanity_path.read_text()) if sanity_path.is_file() else None
     return RunData(run.path, run.path.name, metrics, read_layers(run.path / LAYERS_FILE), sanity,

@@ -1,8 +1,15 @@
 """Training: the loop, run directories, checkpoints and evaluation.
 
-Names are imported lazily: :mod:`cnnlab.config` imports ``cnnlab.train.config`` and the
-trainer imports :mod:`cnnlab.config`, so an eager import here would be circular.
+Names are imported lazily, so that importing ``cnnlab.train.config`` (config validation) does
+not import torch.
+
+The package is also callable: ``cnnlab.train("lenet5-mnist", optim={"lr": 0.1})`` is
+:func:`cnnlab.api.train`, so the Python verb is the command line's (``cnnlab train``) although
+``cnnlab.train`` is this package's name too.
 """
+
+import sys
+import types
 
 from cnnlab.lazy import lazy_exports
 
@@ -15,3 +22,13 @@ _EXPORTS = {
 
 __all__ = list(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+
+class _CallablePackage(types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        from cnnlab.api import train
+
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

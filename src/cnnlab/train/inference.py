@@ -51,6 +51,38 @@ def load_trained(path: str | Path, which: str = "best", device: str = "auto") ->
     return TrainedModel(cfg, model, preprocess, classes, input_shape, dev, int(state["epoch"]))
 
 
+def evaluate_trained(path: str | Path, which: str = "best", device: str = "auto"):
+    """Load a run's checkpoint and evaluate it on the run's test split, the one way `evaluate`,
+    `report` and the Python API do it. Returns (trained model, data splits, test SplitResult)."""
+    from cnnlab.data import load_data
+    from cnnlab.train.evaluation import evaluate_split
+
+    trained = load_trained(path, which, device)
+    splits = load_data(trained.cfg.data, trained.cfg.seed)
+    test = evaluate_split(trained.model, splits.test.to(trained.device), trained.preprocess,
+                          trained.cfg.train.eval_batch_size)
+    return trained, splits, test
+
+
+def evaluate_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> dict:
+    """What ``cnnlab evaluate --json`` prints: test error, per-class accuracy, confusion matrix,
+    and for two classes the physics ROC report."""
+    from cnnlab.physics.metrics import physics_report
+
+    trained, splits, test = evaluate_trained(run_dir, checkpoint, device)
+    n = len(trained.classes)
+    return {
+        "run_dir": str(run_dir), "checkpoint": checkpoint, "epoch": trained.checkpoint_epoch,
+        "test_examples": len(test.labels), "test_loss": test.loss,
+        "test_accuracy": test.accuracy, "test_error": test.error,
+        "classes": trained.classes,
+        "per_class_accuracy": dict(zip(trained.classes, test.per_class_accuracy(n))),
+        "confusion_matrix": test.confusion_matrix(n).tolist(),
+        **({"physics": physics_report(test.labels.numpy(), test.probabilities.numpy(), trained.classes,
+                                      splits.extras.get("test"))} if n == 2 else {}),
+    }
+
+
 def load_image(path: str | Path, input_shape: tuple[int, int, int]) -> torch.Tensor:
     """Decode a PNG/JPEG with Pillow into a 1 x C x H x W uint8 tensor of the model's shape."""
     from PIL import Image, UnidentifiedImageError

@@ -9,7 +9,7 @@ import torch
 
 from cnnlab.config import load_config
 from cnnlab.data import make_preprocess
-from cnnlab.data.preprocess import build_preprocess
+from cnnlab.data.normalize import build_preprocess
 from cnnlab.errors import ConfigError
 
 

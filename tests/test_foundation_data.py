@@ -14,7 +14,8 @@ import torch
 
 from cnnlab.data import DataConfig, load_data
 from cnnlab.data.idx import parse_idx, read_idx
-from cnnlab.data.sources import IDX_FILES, MNIST_SHA256, load_source
+from cnnlab.data.catalog import load_source
+from cnnlab.data.sources import IDX_FILES, MNIST_SHA256
 from cnnlab.errors import DataError
 from tests.helpers import idx_bytes
 

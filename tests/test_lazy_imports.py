@@ -43,3 +43,42 @@ def test_unknown_lazy_name_is_an_attribute_error():
     getattr_, _ = lazy_exports("cnnlab", {"thing": "nowhere"})
     with pytest.raises(AttributeError, match="has no attribute 'other'"):
         getattr_("other")
+
+
+_BLOCK_TORCH = """
+import importlib.abc, sys
+class _NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, _NoTorch())
+"""
+
+
+def test_optim_schedule_train_monitor_validate_with_torch_blocked():
+    """One config class per rule and schedule (issue 12): these sections validate, switch rules
+    and report errors in a process where importing torch raises. (data.normalize/augment and
+    model.arch still need torch: see the README's Configs section.)"""
+    code = _BLOCK_TORCH + """
+from pydantic import TypeAdapter, ValidationError
+from cnnlab.config import ExperimentConfig, merge
+from cnnlab.optim.config import OptimConfig, ScheduleConfig, OPTIM_BY_NAME, SCHEDULE_BY_NAME
+from cnnlab.train.config import TrainConfig
+from cnnlab.monitor.config import MonitorConfig
+for name in OPTIM_BY_NAME:
+    TypeAdapter(OptimConfig).validate_python({"name": name, "l2": 1e-4})
+for name in SCHEDULE_BY_NAME:
+    TypeAdapter(ScheduleConfig).validate_python({"name": name, "warmup_epochs": 1})
+TrainConfig(epochs=3, early_stopping="patience"); MonitorConfig(tensorboard=True)
+merged = merge({"optim": {"name": "sgd", "momentum": 0.5, "l2": 0.1}}, {"optim": "adam"})
+assert merged["optim"] == {"name": "adam", "l2": 0.1}, merged
+try:
+    TypeAdapter(OptimConfig).validate_python({"name": "adam", "momentum": 0.5})
+except ValidationError:
+    pass
+else:
+    raise SystemExit("adam accepted momentum")
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

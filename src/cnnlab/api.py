@@ -79,7 +79,7 @@ class Run:
                **sections: Any) -> "Run":
         """Continue training (see :mod:`cnnlab.train.resume` for what may change)."""
         from cnnlab.config import overrides_to_dict
-        from cnnlab.train.trainer import resume_run
+        from cnnlab.train.resume import resume_run
 
         dotted = list(overrides) + _dotted(sections)
         overrides_to_dict(dotted)  # fail early on malformed overrides

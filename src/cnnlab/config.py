@@ -270,7 +270,6 @@ def _describe_error(err: dict) -> str:
     if err["type"] == "extra_forbidden":
         prefix = ".".join(keys[:-1])
         fields = list(owner.model_fields) if owner else []
-        hint = did_you_mean(keys[-1], fields)
         kind = getattr(owner, "KIND", None)
         siblings = [c for base in owner.__mro__[1:2] for c in base.__subclasses__()] if kind else []
         if kind and any(keys[-1] in c.model_fields for c in siblings):  # another rule's key

@@ -58,7 +58,7 @@ class DataConfig(Section):
     @field_validator("normalize")
     @classmethod
     def _check_normalize(cls, value):
-        from cnnlab.data.preprocess import build_preprocess
+        from cnnlab.data.normalize import build_preprocess
 
         build_preprocess(value)  # raises ValueError naming data.normalize and the step
         return value

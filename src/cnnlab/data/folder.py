@@ -14,7 +14,6 @@ load decodes.
 
 from __future__ import annotations
 
-import io
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,33 +25,12 @@ from cnnlab.data.archive import Member, iter_members
 from cnnlab.data.cache import cache_path, load_cached, save_cached
 from cnnlab.data.config import DataConfig
 from cnnlab.data.dataset import ArrayDataset, DatasetSplits
+from cnnlab.data.decode import decode_image
 from cnnlab.data.sources import SOURCES, cache_dir
 from cnnlab.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 SPLITS = ("train", "test")
-#: Pillow mode -> channels it naturally has; and channels -> the mode to convert to.
-NATURAL_CHANNELS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 2, "La": 2, "P": 3,
-                    "RGB": 3, "YCbCr": 3, "CMYK": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4}
-MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
-
-
-def decode_image(data: bytes, origin: str, channels: int | None) -> np.ndarray:
-    """Decode one image to ``H x W x C`` uint8; a clear error naming ``origin`` if broken."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()  # decode now: a truncated file fails here, not later
-            natural = NATURAL_CHANNELS.get(image.mode, 3)
-            if (channels is not None and channels != natural) or image.mode not in MODES.values():
-                image = image.convert(MODES[channels or natural])
-            array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{origin}: not a readable image ({exc}); the file is corrupt or truncated") from None
-    return array[:, :, None] if array.ndim == 2 else array
-
-
 def _is_image(member: Member) -> bool:
     name = member.parts[-1]
     return not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES)

@@ -10,8 +10,8 @@ from cnnlab.data.balance import class_weights, sample_weights
 from cnnlab.data.config import DataConfig
 from cnnlab.data.dataset import ArrayDataset, DatasetSplits, split_validation
 from cnnlab.data.loader import DeviceLoader
-from cnnlab.data.preprocess import PREPROCESSORS, build_preprocess
-from cnnlab.data.sources import SOURCES, load_source
+from cnnlab.data.normalize import PREPROCESSORS, build_preprocess
+from cnnlab.data.catalog import SOURCES, load_source
 from cnnlab.errors import DataError
 
 

@@ -3,7 +3,7 @@
 ``data.normalize`` names one step or a list of steps (see :mod:`cnnlab.data.steps`). Each step
 is an ``nn.Module`` whose fitted statistics are buffers, so ``state_dict()`` stores them in
 the checkpoint and ``evaluate``/``predict`` apply exactly what training applied: they build
-the same pipeline from the config (:func:`build_preprocess`) and load the fitted buffers,
+the same pipeline from the config (:func:`cnnlab.data.normalize.build_preprocess`) and load the fitted buffers,
 whose shapes may differ from the unfitted placeholders (e.g. PCA keeps a data-dependent
 number of components), so loading resizes them.
 
@@ -312,11 +312,3 @@ class Pipeline(Preprocess):
 
     def __repr__(self) -> str:
         return "Pipeline(" + ", ".join(step_repr(**s) for s in self.specs) + ")"
-
-
-def build_preprocess(spec, channels: int | None = None) -> Pipeline:
-    """The unfitted pipeline for ``data.normalize`` (a step name or a list of steps)."""
-    import cnnlab.data.whitening  # noqa: F401  (registers pca, zca, patch_whiten)
-
-    specs = parse_steps(spec, "data.normalize")
-    return Pipeline([build_step(s, PREPROCESSORS, "data.normalize") for s in specs], specs)

@@ -148,18 +148,3 @@ def mnist_source(cfg: DataConfig) -> DatasetSplits:
 
     arrays = load_idx_folder(folder, MNIST_SHA256, fetch_missing)
     return _splits_from_idx(arrays, "mnist", classes=[str(i) for i in range(10)])
-
-
-def load_source(cfg: DataConfig) -> DatasetSplits:
-    return SOURCES.get(cfg.source)(cfg)
-
-
-__all__ = ["SOURCES", "load_source", "parse_idx", "read_payload"]
-
-
-# The other sources register themselves on import; importing them here (after SOURCES exists)
-# makes every name known to whoever consults the registry.
-import cnnlab.data.arrays  # noqa: E402,F401
-import cnnlab.data.cifar  # noqa: E402,F401
-import cnnlab.data.folder  # noqa: E402,F401
-import cnnlab.physics.dataset  # noqa: E402,F401  (jets, jets-aligned, jets-aligned-norm)

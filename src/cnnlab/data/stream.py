@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from cnnlab.data.dataset import ArrayDataset
+from cnnlab.data.decode import decode_image
 from cnnlab.data.loader import DeviceLoader
 from cnnlab.errors import DataError
 
@@ -23,7 +24,6 @@ from cnnlab.errors import DataError
 def decode_batch(readers: Sequence, origins: Sequence[str], shape: tuple[int, int, int],
                  channels: int | None) -> torch.Tensor:
     """Decode images to a ``len x C x H x W`` uint8 tensor, checking each against ``shape``."""
-    from cnnlab.data.folder import decode_image
 
     out = np.empty((len(readers), *shape), dtype=np.uint8)
     for i, (read, origin) in enumerate(zip(readers, origins)):

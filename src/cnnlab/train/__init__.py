@@ -16,7 +16,7 @@ from cnnlab.lazy import lazy_exports
 _EXPORTS = {
     "RunDir": "rundir", "SplitResult": "evaluation", "evaluate_split": "evaluation",
     "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
-    "Trainer": "trainer", "TrainResult": "trainer", "resume_run": "trainer", "start_run": "trainer",
+    "Trainer": "trainer", "TrainResult": "trainer", "resume_run": "resume", "start_run": "trainer",
 }
 
 

@@ -30,6 +30,7 @@ from cnnlab.config import ExperimentConfig, build_config, merge, overrides_to_di
 from cnnlab.errors import ConfigError
 from cnnlab.train.checkpoint import load_checkpoint
 from cnnlab.train.rundir import RunDir
+from cnnlab.train.trainer import Trainer
 
 #: key prefixes a resume may not change, with the reason shown to the user
 REFUSED = {
@@ -93,10 +94,8 @@ def record(run: RunDir, old: ExperimentConfig, new: ExperimentConfig, overrides,
         f.write(new.to_yaml())
 
 
-def resume(path: str | Path, overrides=(), **trainer_options):
+def resume_run(path: str | Path, overrides=(), **trainer_options):
     """A trainer continuing the run at ``path`` (see the module docstring for what may change)."""
-    from cnnlab.train.trainer import Trainer
-
     run = RunDir.open(path)
     old = build_config(run.read_config(), str(run.config_path))
     extra = overrides_to_dict(overrides)

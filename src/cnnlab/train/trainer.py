@@ -313,10 +313,3 @@ def start_run(cfg: ExperimentConfig, **kwargs) -> Trainer:
     except BaseException:
         run.discard_if_untouched()
         raise
-
-
-def resume_run(path: str | Path, overrides=(), **kwargs) -> Trainer:
-    """Continue a run, with ``overrides`` checked by :mod:`cnnlab.train.resume` first."""
-    from cnnlab.train.resume import resume
-
-    return resume(path, overrides, **kwargs)

@@ -141,3 +141,9 @@ def test_resolved_config_round_trips_through_yaml(tmp_path):
     path = tmp_path / "resolved.yaml"
     path.write_text(cfg.to_yaml())
     assert load_config(str(path)).to_dict() == cfg.to_dict()
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", ""])
+def test_run_name_cannot_leave_runs_dir(name):
+    with pytest.raises(ConfigError, match="run name"):
+        load_config(None, [f"name={name}"])

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, get_args
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from cnnlab.configbase import Section
 from cnnlab.data.config import DataConfig
@@ -88,6 +88,14 @@ class ExperimentConfig(Section):
     @classmethod
     def _expand_shorthand(cls, values: Any) -> Any:
         return expand_shorthand(values) if isinstance(values, dict) else values
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        # the name becomes a folder under runs_dir: "../x" would put the run outside it
+        if not name or name.startswith(".") or not all(c.isalnum() or c in "._-+" for c in name):
+            raise ValueError(f"a run name is letters, digits and . _ - + (no '/' or leading '.'), got {name!r}")
+        return name
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")

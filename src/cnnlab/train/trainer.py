@@ -160,8 +160,10 @@ class Trainer:
 
         dev = self.device
         interval_losses = torch.zeros(log_every, device=dev)
-        # [data loss sum, total loss sum, correct]: float64 on the device, read once per interval
-        sums = torch.zeros(3, device=dev, dtype=torch.float64)
+        # float64 sums on the device, read once per interval (in-place adds: no new tensors per step)
+        data_loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
+        total_loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
+        correct = torch.zeros((), device=dev, dtype=torch.int64)
         seen = 0
         started = time.perf_counter()
         self.progress.start_epoch(self.epoch + 1, self.epochs, steps)
@@ -174,24 +176,25 @@ class Trainer:
             seen += batch
             detached = loss.detach()
             interval_losses[i % log_every] = detached
-            sums += torch.stack([data_loss.detach().double() * batch, detached.double() * batch,
-                                 (logits.detach().argmax(1) == y).sum().double()])
+            data_loss_sum += data_loss.detach().double() * batch
+            total_loss_sum += detached.double() * batch
+            correct += (logits.detach().argmax(1) == y).sum()
 
             if (i + 1) % log_every == 0 or i + 1 == steps:
                 filled = (i % log_every) + 1
                 # The one host sync of the interval: the sums and whether every loss was finite.
-                data_sum, _, correct, finite = torch.cat(
-                    [sums, torch.isfinite(interval_losses[:filled]).all().double().view(1)]).tolist()
+                data_sum, n_correct, finite = torch.stack(
+                    [data_loss_sum, correct.double(), torch.isfinite(interval_losses[:filled]).all().double()]).tolist()
                 if not finite:
                     self._diverged(interval_losses[:filled], i)
                 call_hook(self.callbacks, "on_interval", self)
                 elapsed = time.perf_counter() - started
-                self.progress.update(filled, data_sum / seen, correct / seen, seen / max(elapsed, 1e-9))
+                self.progress.update(filled, data_sum / seen, n_correct / seen, seen / max(elapsed, 1e-9))
         self.progress.end_epoch()
-        data_sum, total_sum, correct = sums.tolist()
+        data_sum, total_sum, n_correct = torch.stack([data_loss_sum, total_loss_sum, correct.double()]).tolist()
         return {"train_loss": data_sum / max(seen, 1),
                 "train_total_loss": total_sum / max(seen, 1),
-                "train_acc": correct / max(seen, 1),
+                "train_acc": n_correct / max(seen, 1),
                 "lr": self.scheduler.lr}
 
     def optimizer_step(self, x: torch.Tensor, y: torch.Tensor):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cnnlab.report import build_report
-from tests.test_report_html import blank, trained_run
+from tests.report.test_report_html import blank, trained_run
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file(),

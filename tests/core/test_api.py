@@ -12,7 +12,7 @@ import cnnlab
 from cnnlab.errors import ConfigError
 from tests.helpers import tiny_overrides
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_train_evaluate_predict_report_resume(tiny_mnist_dir, tmp_path):

@@ -1,8 +1,16 @@
 """Train a network. With no arguments: LeNet-5 on MNIST (seeds/000 s.1).
 
-CONFIG is a YAML file or a bundled recipe name; KEY=VALUE pairs override it with dotted keys
-(optim.lr=0.05 train.epochs=5 model=convnet). A run directory runs/<name>-<time>/ receives the
-resolved config, metrics.csv, train.log and checkpoints; --resume continues one exactly.
+CONFIG is a YAML file or a bundled recipe name (default: lenet5-mnist, the base of every
+config that names no other `base:`); KEY=VALUE pairs deep-merge onto it with dotted keys
+(optim.lr=0.05 train.epochs=5 optim=adam): each changes that key only, and switching the rule
+(optim=adam) resets the rule's own keys and lr, keeping l2, l1, clipping, max-norm, label
+smoothing and layer_lr. A run directory runs/<name>-<time>/ receives the resolved config,
+metrics.csv, train.log and checkpoints.
+
+--resume RUN [KEY=VALUE...] continues a run exactly. Overrides may add epochs, change the
+learning rate, the optimizer's hyperparameters, the schedule and callbacks; data, model,
+optim.name, batch size and seed are refused (exit 2, nothing written). Changes are recorded in
+RUN/resumes.yaml.
 """
 
 from __future__ import annotations

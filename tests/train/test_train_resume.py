@@ -115,14 +115,13 @@ def test_on_train_end_runs_once_with_the_result(tiny_mnist_dir, tmp_path):
 
 
 def test_best_checkpoint_is_a_copy_of_last_when_best(finished_run):
-    best = (finished_run / "checkpoints" / "best.pt").read_bytes()
-    rows = [r for r in (finished_run / "metrics.csv").read_text().splitlines()[1:]]
-    assert len(rows) == 2
-    if (finished_run / "checkpoints" / "last.pt").read_bytes() == best:
-        return  # the last epoch was the best
     import torch
 
-    assert torch.load(finished_run / "checkpoints" / "best.pt", weights_only=True)["epoch"] == 1
+    ckpts = finished_run / "checkpoints"
+    best = torch.load(ckpts / "best.pt", weights_only=True)
+    assert best["epoch"] == best["best_epoch"]  # written at the epoch it names as best
+    same_bytes = (ckpts / "last.pt").read_bytes() == (ckpts / "best.pt").read_bytes()
+    assert same_bytes == (best["epoch"] == 2)  # the 2-epoch run: a byte copy iff the last was best
 
 
 def test_layer_lr_applies_without_a_scheduler():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from torch import nn
 
@@ -40,6 +40,8 @@ class BuildContext:
     dropout_mode: str = "inverted"
     pool_round: str = "strict"
     where: str = ""  # the layer being built, for error messages
+    path: str = ""  # its module path ("res1"): a block names its body's layers under it
+    depth: int = 0  # its nesting inside res blocks
 
 
 @dataclass
@@ -57,8 +59,33 @@ class LayerInfo:
     children: list["LayerInfo"] = field(default_factory=list)
 
 
-Builder = Callable[[LayerSpec, Shape, BuildContext, int], tuple[nn.Module, Shape]]
+class Built(NamedTuple):
+    """What a builder returns: the layer's module, its output shape and, for a block, the
+    infos of its body's layers."""
+
+    module: nn.Module
+    out_shape: Shape
+    children: tuple[LayerInfo, ...] = ()
+
+
+#: ``builder(spec, in_shape, ctx, pieces) -> (module, out_shape[, children])``: the module of one
+#: layer and its output-shape rule (``pieces``: maxout pieces per unit for a linear layer, else 1).
+Builder = Callable[[LayerSpec, Shape, BuildContext, int], tuple]
+#: One builder per layer kind, under the kind's name. Everything else about a kind (grammar,
+#: role, summary row, gradcheck cases) is plain data in its ``spec.LAYERS`` entry; builders
+#: live here because they need torch and ``spec.py`` must not import it.
 BUILDERS: Registry[Builder] = Registry("layer builder")
+
+
+def _same_shape(name: str):
+    """Register the builder of a kind whose output shape is its input's (activations, bn,
+    dropout, softmax): the decorated ``make(spec, in_shape, ctx) -> nn.Module`` is all it needs."""
+
+    def add(make: Callable[[LayerSpec, Shape, BuildContext], nn.Module]):
+        BUILDERS.register(name)(lambda spec, in_shape, ctx, pieces: (make(spec, in_shape, ctx), in_shape))
+        return make
+
+    return add
 
 
 def _spatial(name: str, what: str, n: int, f: int, p: int, s: int, rounding: str, where: str,
@@ -132,10 +159,10 @@ def _flatten(spec, in_shape, ctx, pieces):
     return nn.Flatten(), (math.prod(in_shape),)
 
 
-@BUILDERS.register("bn")
-def _bn(spec, in_shape, ctx, pieces):
+@_same_shape("bn")
+def _bn(spec, in_shape, ctx):
     cls = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
-    return cls(in_shape[0]), in_shape
+    return cls(in_shape[0])
 
 
 @BUILDERS.register("maxout")
@@ -146,24 +173,32 @@ def _maxout(spec, in_shape, ctx, pieces):
     return L.Maxout(k), (in_shape[0] // k, *in_shape[1:])
 
 
-@BUILDERS.register("dropout")
-def _dropout(spec, in_shape, ctx, pieces):
-    return L.Dropout(spec.params.keep_prob, spec.params.mode or ctx.dropout_mode), in_shape
+@_same_shape("dropout")
+def _dropout(spec, in_shape, ctx):
+    return L.Dropout(spec.params.keep_prob, spec.params.mode or ctx.dropout_mode)
 
 
-_ELEMENTWISE: dict[str, Callable[[LayerSpec, Shape], nn.Module]] = {
-    "relu": lambda s, shape: nn.ReLU(),
-    "tanh": lambda s, shape: nn.Tanh(),
-    "sigmoid": lambda s, shape: nn.Sigmoid(),
-    "arctan": lambda s, shape: L.Arctan(),
-    "softplus": lambda s, shape: nn.Softplus(),
-    "prelu": lambda s, shape: nn.PReLU(shape[0]),  # one slope per channel (He et al. 2015)
-    "lrelu": lambda s, shape: nn.LeakyReLU(s.params.slope),
-    "elu": lambda s, shape: nn.ELU(s.params.alpha),
-    "softmax": lambda s, shape: L.SoftmaxOutput(),
-}
-for _name, _make in _ELEMENTWISE.items():
-    BUILDERS.register(_name)(lambda spec, in_shape, ctx, pieces, _make=_make: (_make(spec, in_shape), in_shape))
+_same_shape("sigmoid")(lambda spec, shape, ctx: nn.Sigmoid())
+_same_shape("tanh")(lambda spec, shape, ctx: nn.Tanh())
+_same_shape("relu")(lambda spec, shape, ctx: nn.ReLU())
+_same_shape("lrelu")(lambda spec, shape, ctx: nn.LeakyReLU(spec.params.slope))
+_same_shape("prelu")(lambda spec, shape, ctx: nn.PReLU(shape[0]))  # one slope per channel (He et al. 2015)
+_same_shape("elu")(lambda spec, shape, ctx: nn.ELU(spec.params.alpha))
+_same_shape("arctan")(lambda spec, shape, ctx: L.Arctan())
+_same_shape("softplus")(lambda spec, shape, ctx: nn.Softplus())
+_same_shape("softmax")(lambda spec, shape, ctx: L.SoftmaxOutput())
+
+
+@BUILDERS.register("res")
+def _res(spec, in_shape, ctx, pieces):
+    """y = x + body(x): the body is built like a network of its own, named under this layer."""
+    here = ctx.where
+    body, children, out = build_layers(list(spec.body), in_shape, ctx, f"{ctx.path}.body.", ctx.depth + 1,
+                                       f"{here} > layer")
+    if out != in_shape:
+        raise SpecError(f"{here}: a residual block must keep its input volume {volume(in_shape)} "
+                        f"(W x H x D) but its body outputs {volume(out)}")
+    return L.Residual(body), out, tuple(children)
 
 
 def _maxout_pieces(specs: list[LayerSpec], i: int) -> int:
@@ -203,24 +238,14 @@ def build_layers(specs: list[LayerSpec], in_shape: Shape, ctx: BuildContext, pre
             if before is None or before.kind not in LINEAR_KINDS:
                 raise SpecError(f"{ctx.where}: maxout must follow a conv or fc layer (batch norm may sit "
                                 f"between); that layer's filter/unit count is the number of maxout units")
-        if spec.kind == "res":
-            here = ctx.where
-            body, children, out = build_layers(list(spec.body), shape, ctx, f"{prefix}{name}.body.",
-                                               depth + 1, f"{here} > layer")
-            if out != shape:
-                raise SpecError(f"{here}: a residual block must keep its input volume {volume(shape)} "
-                                f"(W x H x D) but its body outputs {volume(out)}")
-            module, info = L.Residual(body), LayerInfo(f"{prefix}{name}", spec, None, shape, out, depth,
-                                                       children=children)
-        else:
-            pieces = _maxout_pieces(specs, i) if spec.kind in LINEAR_KINDS else 1
-            module, out = BUILDERS.get(spec.kind)(spec, shape, ctx, pieces)
-            activation = (_activation_after(specs, i, depth == 0 and i == last_linear)
-                          if spec.kind in LINEAR_KINDS else None)
-            info = LayerInfo(f"{prefix}{name}", spec, None, shape, tuple(out), depth, activation, pieces)
-        info.module = module
+        ctx.path, ctx.depth = f"{prefix}{name}", depth
+        pieces = _maxout_pieces(specs, i) if spec.kind in LINEAR_KINDS else 1
+        module, out, children = Built(*BUILDERS.get(spec.kind)(spec, shape, ctx, pieces))
+        activation = (_activation_after(specs, i, depth == 0 and i == last_linear)
+                      if spec.kind in LINEAR_KINDS else None)
+        infos.append(LayerInfo(f"{prefix}{name}", spec, module, shape, tuple(out), depth, activation, pieces,
+                               list(children)))
         modules.add_module(name, module)
-        infos.append(info)
         shape = tuple(out)
     return modules, infos, shape
 

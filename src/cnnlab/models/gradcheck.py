@@ -28,23 +28,11 @@ from tqdm import tqdm
 
 from cnnlab.models.build import BuildContext, build_layers, volume
 from cnnlab.models.layers import frozen_dropout_masks
-from cnnlab.models.spec import parse_spec
+# LAYER_CHECKS, run by ``cnnlab gradcheck`` with no argument: every layer kind's cases (a spec
+# fragment on a small input volume (C, H, W) or vector (N,)), written in the kind's LayerKind.
+from cnnlab.models.spec import LAYER_CHECKS, parse_spec
 
 TOLERANCE = 1e-6
-
-#: The layer checks run by ``cnnlab gradcheck`` with no argument: every layer kind, on a
-#: small input volume (C, H, W) or vector (N,). Maxout is checked behind conv and fc layers.
-LAYER_CHECKS: list[tuple[str, tuple[int, ...]]] = [
-    ("conv3-4", (2, 6, 6)), ("conv3-3s2p1", (2, 7, 7)), ("fc5", (2, 3, 3)), ("fc4", (6,)),
-    ("pool2", (2, 6, 6)), ("pool3s2", (2, 7, 7)), ("pool2:ceil", (2, 5, 5)), ("avgpool2", (2, 6, 6)),
-    ("avgpool3s2p1", (2, 7, 7)), ("gap", (3, 4, 4)), ("flatten", (2, 3, 3)),
-    ("bn", (3, 4, 4)), ("bn", (6,)),
-    ("sigmoid", (2, 3, 3)), ("tanh", (2, 3, 3)), ("relu", (2, 3, 3)), ("lrelu0.1", (2, 3, 3)),
-    ("prelu", (2, 3, 3)), ("elu", (2, 3, 3)), ("arctan", (2, 3, 3)), ("softplus", (2, 3, 3)),
-    ("conv3-3p1 maxout2", (2, 5, 5)), ("fc4 maxout3", (6,)), ("conv3-2p1 bn maxout2", (2, 5, 5)),
-    ("keep0.6:inverted", (2, 3, 3)), ("keep0.6:classic", (2, 3, 3)), ("drop0.3:classic", (8,)),
-    ("res(conv3-2p1 bn relu)", (2, 5, 5)), ("softmax", (5,)),
-]
 
 
 def _relative_errors(analytic: torch.Tensor, numeric: torch.Tensor, floor: float) -> torch.Tensor:

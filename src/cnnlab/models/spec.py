@@ -21,13 +21,18 @@ Grammar (one token per layer; the full table with keys is in docs/models.md):
 
 ``parse_spec`` turns either form into a list of :class:`LayerSpec`; ``format_spec`` writes the
 canonical string back (the two round-trip).
+
+A layer kind is one :class:`LayerKind` entry of :data:`LAYERS`: its grammar, parameters, role,
+summary row and gradcheck cases; ``LINEAR_KINDS``, ``ACTIVATION_KINDS``, ``STAGE_KINDS`` and
+``LAYER_CHECKS`` are derived from the entries. Only its builder lives elsewhere
+(``build.BUILDERS``, under the same name): this module is torch-free on purpose.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -127,9 +132,42 @@ class LayerSpec:
         return self.token
 
 
+#: What a layer kind does to the signal, for code that treats kinds alike (the builder's
+#: init and maxout rules, summaries, docs). Every kind has one role.
+ROLES: dict[str, str] = {
+    "linear": "multiplies its input by a learned weight matrix (conv, fc); takes an init scheme",
+    "activation": "an element-wise nonlinearity f(x): one output per input unit",
+    "feature_pooling": "max over groups of K consecutive features (maxout; Lasagne's FeaturePoolLayer): "
+                       "a nonlinearity that divides the depth by K",
+    "pooling": "summarises spatial windows (pool) or the whole volume (gap)",
+    "reshape": "rearranges the values without computing (flatten)",
+    "normalization": "normalises each feature with batch statistics (bn)",
+    "regularization": "changes the signal in training only (dropout)",
+    "output": "marks the network's output; the loss applies it (softmax)",
+    "block": "a body of layers with a skip connection (res)",
+}
+
+#: How a kind shows in ``cnnlab summary``'s table (seeds/000 figures 1.1 and 2.2): ``row``
+#: starts a row of its own; ``fold`` is written into the ``activation`` column of the row above.
+SUMMARY_RULES = ("row", "fold")
+
+
+class GradcheckCase(NamedTuple):
+    """One case of ``cnnlab gradcheck``: a spec fragment exercising a kind, and its small input."""
+
+    spec: str
+    input_shape: tuple[int, ...]  # (C, H, W) volume or (N,) vector
+
+
 @dataclass(frozen=True)
 class LayerKind:
-    """How one kind of layer is written: a token pattern, its parameters and back."""
+    """One kind of layer, as plain data: how it is written (a token pattern, its parameters
+    and back), its role, its place in summary tables and its gradient checks.
+
+    Adding a kind is one ``_kind(...)`` entry below plus its builder, registered under the
+    same name in ``cnnlab.models.build.BUILDERS``. The builder (module and output-shape rule)
+    lives there because it needs torch, and this module must stay torch-free: config
+    validation parses specs and never imports torch."""
 
     name: str
     params: type[Params]
@@ -137,9 +175,24 @@ class LayerKind:
     from_match: Callable[[re.Match], dict]
     to_token: Callable[[LayerSpec], str]
     syntax: str  # shown in error messages
+    role: str  # a key of ROLES
+    summary: str  # one of SUMMARY_RULES
+    checks: tuple[GradcheckCase, ...]  # run by `cnnlab gradcheck`; each spec contains this kind
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"layer kind '{self.name}': role '{self.role}' is not one of {', '.join(ROLES)}")
+        if self.summary not in SUMMARY_RULES:
+            raise ValueError(f"layer kind '{self.name}': summary '{self.summary}' is not one of "
+                             f"{', '.join(SUMMARY_RULES)}")
+        if not self.checks:
+            raise ValueError(f"layer kind '{self.name}' needs at least one gradcheck case")
 
 
 LAYERS: Registry[LayerKind] = Registry("layer")
+#: Every kind once (LAYERS also maps aliases), in registration order: the order of the
+#: derived tuples below and of ``cnnlab gradcheck``'s checks.
+KINDS: list[LayerKind] = []
 
 
 def _num(x: float) -> str:
@@ -150,9 +203,19 @@ def _opt(prefix: str, value: Any, default: Any) -> str:
     return "" if value == default or value is None else f"{prefix}{value}"
 
 
-def _kind(name: str, params: type[Params], pattern: str, from_match, to_token, syntax: str,
+def _kind(name: str, params: type[Params], pattern: str, from_match, to_token, syntax: str, *,
+          role: str, summary: str, checks: list[tuple[str, tuple[int, ...]]],
           aliases: tuple[str, ...] = ()) -> None:
-    LAYERS.register(name, *aliases)(LayerKind(name, params, pattern, from_match, to_token, syntax))
+    kind = LayerKind(name, params, pattern, from_match, to_token, syntax, role, summary,
+                     tuple(GradcheckCase(spec, shape) for spec, shape in checks))
+    LAYERS.register(name, *aliases)(kind)
+    KINDS.append(kind)
+
+
+def _plain(name: str, *, role: str, summary: str, checks: list, aliases: tuple[str, ...] = ()) -> None:
+    """A kind without parameters: the token is its name (or an alias)."""
+    _kind(name, NoParams, "|".join((name, *aliases)), lambda m: {}, lambda s: s.kind, name,
+          role=role, summary=summary, checks=checks, aliases=aliases)
 
 
 def _conv_groups(m: re.Match) -> dict:
@@ -165,9 +228,11 @@ def _conv_groups(m: re.Match) -> dict:
 _kind("conv", ConvParams, r"conv(\d+)-(\d+)((?:[sp]\d+)*)", _conv_groups,
       lambda s: f"conv{s.params.kernel}-{s.params.filters}{_opt('s', s.params.stride, 1)}"
                 f"{_opt('p', s.params.padding, 0)}",
-      "conv<F>-<N>[s<S>][p<P>]")
+      "conv<F>-<N>[s<S>][p<P>]",
+      role="linear", summary="row", checks=[("conv3-4", (2, 6, 6)), ("conv3-3s2p1", (2, 7, 7))])
 _kind("fc", FcParams, r"fc-?(\d+)?", lambda m: {"units": int(m[1])} if m[1] else {},
-      lambda s: f"fc{s.params.units or ''}", "fc[<N>]")
+      lambda s: f"fc{s.params.units or ''}", "fc[<N>]",
+      role="linear", summary="row", checks=[("fc5", (2, 3, 3)), ("fc4", (6,))])
 
 
 def _pool_groups(m: re.Match) -> dict:
@@ -189,21 +254,32 @@ def _pool_token(s: LayerSpec) -> str:
 
 
 _kind("pool", PoolParams, r"(max|avg)?pool(\d+)(?:s(\d+))?(?:p(\d+))?(?::(strict|floor|ceil))?",
-      _pool_groups, _pool_token, "[max|avg]pool<F>[s<S>][p<P>][:floor|:ceil]")
-
-for _name, _aliases in {"gap": (), "flatten": (), "bn": ("batchnorm",), "relu": (), "tanh": (),
-                        "sigmoid": ("logistic",), "arctan": ("atan",), "softplus": (),
-                        "prelu": (), "softmax": ()}.items():
-    _kind(_name, NoParams, "|".join((_name, *_aliases)), lambda m: {},
-          lambda s: s.kind, _name, _aliases)
-
+      _pool_groups, _pool_token, "[max|avg]pool<F>[s<S>][p<P>][:floor|:ceil]",
+      role="pooling", summary="row",
+      checks=[("pool2", (2, 6, 6)), ("pool3s2", (2, 7, 7)), ("pool2:ceil", (2, 5, 5)),
+              ("avgpool2", (2, 6, 6)), ("avgpool3s2p1", (2, 7, 7))])
+_plain("gap", role="pooling", summary="row", checks=[("gap", (3, 4, 4))])
+_plain("flatten", role="reshape", summary="row", checks=[("flatten", (2, 3, 3))])
+_plain("bn", role="normalization", summary="fold", checks=[("bn", (3, 4, 4)), ("bn", (6,))],
+       aliases=("batchnorm",))
+_plain("sigmoid", role="activation", summary="fold", checks=[("sigmoid", (2, 3, 3))], aliases=("logistic",))
+_plain("tanh", role="activation", summary="fold", checks=[("tanh", (2, 3, 3))])
+_plain("relu", role="activation", summary="fold", checks=[("relu", (2, 3, 3))])
 _kind("lrelu", SlopeParams, r"(?:lrelu|leakyrelu)(\d*\.?\d+)?",
       lambda m: {"slope": float(m[1])} if m[1] else {},
-      lambda s: f"lrelu{_opt('', _num(s.params.slope), '0.01')}", "lrelu[<slope>]", ("leakyrelu",))
+      lambda s: f"lrelu{_opt('', _num(s.params.slope), '0.01')}", "lrelu[<slope>]",
+      role="activation", summary="fold", checks=[("lrelu0.1", (2, 3, 3))], aliases=("leakyrelu",))
+_plain("prelu", role="activation", summary="fold", checks=[("prelu", (2, 3, 3))])
 _kind("elu", EluParams, r"elu(\d*\.?\d+)?", lambda m: {"alpha": float(m[1])} if m[1] else {},
-      lambda s: f"elu{_opt('', _num(s.params.alpha), '1')}", "elu[<alpha>]")
+      lambda s: f"elu{_opt('', _num(s.params.alpha), '1')}", "elu[<alpha>]",
+      role="activation", summary="fold", checks=[("elu", (2, 3, 3))])
+_plain("arctan", role="activation", summary="fold", checks=[("arctan", (2, 3, 3))], aliases=("atan",))
+_plain("softplus", role="activation", summary="fold", checks=[("softplus", (2, 3, 3))])
+# maxout needs a conv or fc before it (that layer counts maxout units): checked behind both
 _kind("maxout", MaxoutParams, r"maxout(\d+)?", lambda m: {"pieces": int(m[1])} if m[1] else {},
-      lambda s: f"maxout{s.params.pieces}", "maxout[<K>]")
+      lambda s: f"maxout{s.params.pieces}", "maxout[<K>]",
+      role="feature_pooling", summary="fold",
+      checks=[("conv3-3p1 maxout2", (2, 5, 5)), ("fc4 maxout3", (6,)), ("conv3-2p1 bn maxout2", (2, 5, 5))])
 
 
 def _dropout_groups(m: re.Match) -> dict:
@@ -220,14 +296,28 @@ def _dropout_token(s: LayerSpec) -> str:
 
 
 _kind("dropout", DropoutParams, r"(keep|drop)(\d*\.?\d+)(?::(inverted|classic))?",
-      _dropout_groups, _dropout_token, "keep<p>[:inverted|:classic] or drop<q>[...]")
+      _dropout_groups, _dropout_token, "keep<p>[:inverted|:classic] or drop<q>[...]",
+      role="regularization", summary="fold",
+      checks=[("keep0.6:inverted", (2, 3, 3)), ("keep0.6:classic", (2, 3, 3)), ("drop0.3:classic", (8,))])
 _kind("res", NoParams, r"res", lambda m: {},
-      lambda s: f"res({format_spec(s.body)})", "res( ... )")
+      lambda s: f"res({format_spec(s.body)})", "res( ... )",
+      role="block", summary="row", checks=[("res(conv3-2p1 bn relu)", (2, 5, 5))])
+_plain("softmax", role="output", summary="fold", checks=[("softmax", (5,))])
+
+
+def _names_where(test: Callable[[LayerKind], bool]) -> tuple[str, ...]:
+    return tuple(k.name for k in KINDS if test(k))
+
 
 #: Kinds that multiply their input by a weight matrix (and take an init scheme).
-LINEAR_KINDS = ("conv", "fc")
-#: Element-wise nonlinearities (maxout is a nonlinearity too but changes the depth).
-ACTIVATION_KINDS = ("relu", "tanh", "sigmoid", "arctan", "softplus", "prelu", "lrelu", "elu")
+LINEAR_KINDS = _names_where(lambda k: k.role == "linear")
+#: Element-wise nonlinearities (maxout is a nonlinearity too, but its role is feature_pooling:
+#: it changes the depth).
+ACTIVATION_KINDS = _names_where(lambda k: k.role == "activation")
+#: Kinds that start a row of the summary table; the others fold into the row above them.
+STAGE_KINDS = _names_where(lambda k: k.summary == "row")
+#: What ``cnnlab gradcheck`` checks with no argument: every kind's cases, in kind order.
+LAYER_CHECKS: list[GradcheckCase] = [case for k in KINDS for case in k.checks]
 
 
 def _syntax_list() -> str:

@@ -19,9 +19,8 @@ from __future__ import annotations
 import math
 
 from cnnlab.models.build import LayerInfo, Network, volume
+from cnnlab.models.spec import LINEAR_KINDS, STAGE_KINDS  # each kind's summary rule: its LayerKind
 
-#: Kinds that start a row; everything else folds into the row above it.
-STAGE_KINDS = ("conv", "fc", "pool", "gap", "flatten", "res")
 BYTES_PER_VALUE = 4
 
 
@@ -41,7 +40,7 @@ def _row(label: str, shape, depth: int) -> dict:
 
 def _params_into(row: dict, info: LayerInfo) -> None:
     module = info.module
-    if info.spec.kind in ("conv", "fc"):
+    if info.spec.kind in LINEAR_KINDS:
         row["weights"] += module.weight.numel()
         row["biases"] += module.bias.numel() if module.bias is not None else 0
         per_output = module.weight[0].numel()  # F*F*D_in or n_in multiply-accumulates

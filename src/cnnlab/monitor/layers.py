@@ -5,8 +5,10 @@ A model from the zoo is an arbitrary ``nn.Module``; the monitor finds
 
 - *parametric layers*: modules owning a trainable ``weight`` directly (kind from
   :data:`PARAM_KINDS`, else the class name);
-- *activation layers*: modules of a kind in :data:`ACTIVATION_KINDS`, matched by class (torch's
-  own) or by class name (so a zoo's own ``Sigmoid`` module counts too).
+- *activation layers*: modules of a kind in :data:`WATCHED_ACTIVATIONS` (the nonlinearities whose
+  units can die or saturate), matched by class (torch's own) or by class name (so a zoo's own
+  ``Sigmoid`` module counts too). Not the spec language's ``models.spec.ACTIVATION_KINDS``: that is
+  every element-wise nonlinearity a spec can name; these are the ones worth watching.
 
 Names: a :class:`cnnlab.models.Network` names its layers ``conv1``, ``tanh1``, ``fc2``,
 ``res1.body.conv1`` (as ``cnnlab summary`` prints them), and those names are kept; modules
@@ -25,9 +27,10 @@ PARAM_KINDS: dict[type, str] = {
     nn.BatchNorm1d: "bn", nn.BatchNorm2d: "bn", nn.LayerNorm: "ln", nn.PReLU: "prelu",
 }
 
-#: activation kind -> torch classes of that kind. Units of kind relu can die (always 0);
-#: tanh and sigmoid units can saturate (gradient ~0; seeds/002 "Saturated neurons kill the gradients").
-ACTIVATION_KINDS: dict[str, tuple[type, ...]] = {
+#: The activations the monitor watches, kind -> torch classes of that kind: their units can die
+#: or saturate. ReLU units can die (always 0); tanh and sigmoid units can saturate (gradient ~0;
+#: seeds/002 "Saturated neurons kill the gradients").
+WATCHED_ACTIVATIONS: dict[str, tuple[type, ...]] = {
     "relu": (nn.ReLU, nn.ReLU6),
     "tanh": (nn.Tanh,),
     "sigmoid": (nn.Sigmoid,),
@@ -78,7 +81,7 @@ def parametric_layers(model: nn.Module) -> list[Layer]:
 
 
 def activation_kind(module: nn.Module) -> str | None:
-    for kind, classes in ACTIVATION_KINDS.items():
+    for kind, classes in WATCHED_ACTIVATIONS.items():
         if isinstance(module, classes) or type(module).__name__.lower() == kind:
             return kind
     return None

@@ -28,6 +28,7 @@ from typing import Any, Callable, get_args
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+import cnnlab.physics.config  # noqa: F401  (registers the check of data.jet_prep into the data section)
 from cnnlab.configbase import Section
 from cnnlab.data.config import DataConfig
 from cnnlab.errors import ConfigError
@@ -297,8 +298,8 @@ def _describe_error(err: dict) -> str:
         kind = getattr(next(iter(classes.values())), "KIND", key) if classes else key
         return f"{key}.{field}: unknown {kind} '{got}'.{did_you_mean(str(got), tags)} Known: {', '.join(tags)}"
     got = err.get("input")
-    shown = "" if isinstance(got, dict) else f" (got {got!r})"
-    message = err["msg"].removeprefix("Value error, ")
+    message = err["msg"].removeprefix("Value error, ").removeprefix(f"{key}: ")  # said once, in front
+    shown = "" if isinstance(got, dict) or "got " in message else f" (got {got!r})"  # or said already
     return f"{key}: {message}{shown}"
 
 

@@ -71,3 +71,13 @@ def test_src_cnnlab_imports_form_no_cycle():
     assert len(graph) > 80
     cycle = find_cycle(graph)
     assert cycle is None, " -> ".join(cycle)
+
+
+def test_the_data_package_does_not_import_physics():
+    """physics builds on data (its sources register into data's registry, its check of
+    data.jet_prep into data's SOURCE_KEY_CHECKS); data imports physics only in data.catalog,
+    whose one job is to import every module that registers a dataset source."""
+    graph = import_graph()
+    into_physics = {m: sorted(t for t in targets if t == "cnnlab.physics" or t.startswith("cnnlab.physics."))
+                    for m, targets in graph.items() if m == "cnnlab.data" or m.startswith("cnnlab.data.")}
+    assert {m: t for m, t in into_physics.items() if t} == {"cnnlab.data.catalog": ["cnnlab.physics.dataset"]}

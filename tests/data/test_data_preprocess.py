@@ -180,7 +180,7 @@ def test_fit_uses_train_split_only(tiny_mnist_dir, tmp_path):
     ("data.normalize=standardise", "Did you mean 'standardize'"),
     ("data.normalize=[{zca: {epsilon: 0.1}}]", "step 'zca' has no parameter 'epsilon'. Did you mean 'eps'"),
     ("data.normalize=[{pca: {dims: 0}}]", "dims must be >= 1"),
-    ("data.normalize=[{std: {per: row}}]", "per must be 'channel' or 'pixel'"),
+    ("data.normalize=[{std: {per: row}}]", "per must be channel or pixel, got 'row'"),
     ("data.normalize=[{zca: 3}]", "parameters of step 'zca' must be a mapping"),
 ])
 def test_bad_preprocessing_config_names_the_key(override, message):

@@ -6,6 +6,8 @@ re-seeds from ``(seed, epoch)`` at every epoch: a run, and a resumed run, see th
 augmented images. Augmentation is applied to the training split only.
 
 ``data.augment`` lists the ops in order, e.g. ``[{crop: {padding: 4}}, flip, {cutout: {size: 8}}]``.
+Their parameters are checked once, by the op's class in :mod:`cnnlab.data.stepconfig` (no
+torch), when the config is read; the ops trust them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from cnnlab.data.steps import build_step, parse_steps, step_repr
+from cnnlab.data.stepconfig import validate_steps
+from cnnlab.data.steps import build_step, step_repr
 from cnnlab.registry import Registry
 
 AUGMENTATIONS: Registry = Registry("augmentation")
@@ -90,10 +93,6 @@ class RandomCrop(Op):
     or ``constant`` (zeros, i.e. the training mean after centring)."""
 
     def __init__(self, padding: int = 4, mode: str = "reflect"):
-        if padding < 0:
-            raise ValueError(f"padding must be >= 0, got {padding}")
-        if mode not in ("reflect", "constant", "replicate"):
-            raise ValueError(f"mode must be reflect, constant or replicate, got {mode!r}")
         self.padding, self.mode = int(padding), mode
         self.moves_pixels_only = mode != "constant"
 
@@ -113,8 +112,6 @@ class RandomFlip(Op):
     moves_pixels_only = True
 
     def __init__(self, p: float = 0.5):
-        if not 0 <= p <= 1:
-            raise ValueError(f"p must be in [0, 1], got {p}")
         self.p = float(p)
 
     def __call__(self, x, index, epoch):
@@ -146,8 +143,6 @@ class RandomTranslate(Op):
     ``mode: constant``)."""
 
     def __init__(self, pixels: int = 2):
-        if pixels < 0:
-            raise ValueError(f"pixels must be >= 0, got {pixels}")
         self.pixels = int(pixels)
 
     def __call__(self, x, index, epoch):
@@ -178,8 +173,6 @@ class RandomRotateScale(Op):
     "shifted/rotated/scaled images")."""
 
     def __init__(self, degrees: float = 10.0, scale: float = 0.1):
-        if degrees < 0 or not 0 <= scale < 1:
-            raise ValueError(f"need degrees >= 0 and 0 <= scale < 1, got {degrees}, {scale}")
         self.degrees, self.scale = float(degrees), float(scale)
 
     def __call__(self, x, index, epoch):
@@ -212,8 +205,6 @@ class ElasticDistortion(Op):
     alpha = 34 on MNIST; ``p`` is the fraction of images distorted."""
 
     def __init__(self, alpha: float = 34.0, sigma: float = 4.0, p: float = 1.0):
-        if alpha < 0 or sigma <= 0 or not 0 <= p <= 1:
-            raise ValueError(f"need alpha >= 0, sigma > 0, 0 <= p <= 1 (got {alpha}, {sigma}, {p})")
         self.alpha, self.sigma, self.p = float(alpha), float(sigma), float(p)
 
     def __call__(self, x, index, epoch):
@@ -241,8 +232,6 @@ class Cutout(Op):
     centring, zero is the training mean."""
 
     def __init__(self, size: int = 8, p: float = 1.0):
-        if size < 1 or not 0 <= p <= 1:
-            raise ValueError(f"need size >= 1 and 0 <= p <= 1, got {size}, {p}")
         self.size, self.p = int(size), float(p)
 
     def __call__(self, x, index, epoch):
@@ -312,9 +301,10 @@ class Augment:
 
 
 def build_augment(spec) -> Augment:
-    """The ``data.augment`` list as an :class:`Augment` (empty list: no augmentation)."""
-    specs = parse_steps(spec, "data.augment") if spec else []
-    return Augment([build_step(s, AUGMENTATIONS, "data.augment") for s in specs])
+    """The ``data.augment`` list as an :class:`Augment` (empty list: no augmentation); ValueError
+    naming the key and the op for a bad one."""
+    specs = validate_steps(spec, "data.augment") if spec else []
+    return Augment([build_step(s, AUGMENTATIONS) for s in specs])
 
 
 def expand_one_pixel_shifts(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

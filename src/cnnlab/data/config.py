@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from cnnlab.configbase import Section
+from cnnlab.data.stepconfig import validate_steps
+from cnnlab.registry import Registry
 
 StepList = str | list[str | dict[str, Any]]
+
+#: Checks of the ``data:`` keys that belong to sources another package provides, by key:
+#: ``check(value)`` raises ValueError. That package registers them (:mod:`cnnlab.physics.config`
+#: registers ``jet_prep``) and :mod:`cnnlab.config` imports it, so the data package imports no
+#: package built on it.
+SOURCE_KEY_CHECKS: Registry[Callable[[Any], None]] = Registry("data key check")
 
 
 class DataConfig(Section):
@@ -16,7 +24,9 @@ class DataConfig(Section):
 
     ``source`` names an entry of :data:`cnnlab.data.sources.SOURCES` (``mnist``, ``idx``,
     ``cifar10``, ``folder``, ``npz``, ``hdf5``). ``normalize`` and ``augment`` are pipelines of
-    named steps (:mod:`cnnlab.data.steps`); both are checked when the config is read.
+    named steps (:mod:`cnnlab.data.steps`); both are checked when the config is read, against
+    :mod:`cnnlab.data.stepconfig` (no torch). ``jet_prep`` belongs to the jets sources and is
+    checked by the physics package (:data:`SOURCE_KEY_CHECKS`).
     """
 
     source: str = Field("mnist", description="dataset source name (see `cnnlab list sources`)")
@@ -58,26 +68,21 @@ class DataConfig(Section):
     @field_validator("normalize")
     @classmethod
     def _check_normalize(cls, value):
-        from cnnlab.data.normalize import build_preprocess
-
-        build_preprocess(value)  # raises ValueError naming data.normalize and the step
+        validate_steps(value, "data.normalize")  # raises ValueError naming data.normalize and the step
         return value
 
     @field_validator("augment")
     @classmethod
     def _check_augment(cls, value):
-        from cnnlab.data.augment import build_augment
-
-        build_augment(value)
+        if value:
+            validate_steps(value, "data.augment")
         return value
 
     @field_validator("jet_prep")
     @classmethod
     def _check_jet_prep(cls, value):
-        if value is not None:
-            from cnnlab.physics.jetprep import parse_steps
-
-            parse_steps(value)
+        if value is not None and "jet_prep" in SOURCE_KEY_CHECKS:
+            SOURCE_KEY_CHECKS.get("jet_prep")(value)
         return value
 
     @model_validator(mode="after")

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import cnnlab.data.whitening  # noqa: F401  (registers pca, zca, patch_whiten)
 from cnnlab.data.preprocess import PREPROCESSORS, Pipeline
-from cnnlab.data.steps import build_step, parse_steps
+from cnnlab.data.stepconfig import validate_steps
+from cnnlab.data.steps import build_step
 
 
 def build_preprocess(spec, channels: int | None = None) -> Pipeline:
-    """The unfitted pipeline for ``data.normalize`` (a step name or a list of steps)."""
-    specs = parse_steps(spec, "data.normalize")
-    return Pipeline([build_step(s, PREPROCESSORS, "data.normalize") for s in specs], specs)
+    """The unfitted pipeline for ``data.normalize`` (a step name or a list of steps); ValueError
+    naming the key and the step for a bad one."""
+    specs = validate_steps(spec, "data.normalize")
+    return Pipeline([build_step(s, PREPROCESSORS) for s in specs], specs)
 
 
 __all__ = ["PREPROCESSORS", "build_preprocess"]

@@ -8,7 +8,9 @@ whose shapes may differ from the unfitted placeholders (e.g. PCA keeps a data-de
 number of components), so loading resizes them.
 
 Steps run on whole batches and accept uint8, float16 or float32 input (the stored dtype);
-they return float32. Whitening steps live in :mod:`cnnlab.data.whitening`.
+they return float32. Whitening steps live in :mod:`cnnlab.data.whitening`. Their parameters
+are checked once, by the step's class in :mod:`cnnlab.data.stepconfig` (no torch), when the
+config is read; the steps trust them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from cnnlab.data.steps import build_step, parse_steps, step_repr
+from cnnlab.data.steps import step_repr
 from cnnlab.registry import Registry
 
 PREPROCESSORS: Registry = Registry("preprocessing step")
@@ -219,8 +221,6 @@ class StdNormalize(Preprocess):
 
     def __init__(self, per: str = "channel"):
         super().__init__()
-        if per not in ("channel", "pixel"):
-            raise ValueError(f"per must be 'channel' or 'pixel', got {per!r}")
         self.per = per
         self.pointwise_per_channel = per == "channel"
         self.register_buffer("std", torch.ones(1, 1, 1, 1))
@@ -254,8 +254,6 @@ class GlobalContrastNormalize(Preprocess):
     def __init__(self, scale: float = 1.0, lam: float = 0.0, eps: float = 1e-8,
                  per_channel: bool = False, divide: bool = True):
         super().__init__()
-        if scale <= 0 or lam < 0 or eps < 0:
-            raise ValueError(f"need scale > 0, lam >= 0, eps >= 0 (got {scale}, {lam}, {eps})")
         self.scale, self.lam, self.eps = float(scale), float(lam), float(eps)
         self.per_channel, self.divide = bool(per_channel), bool(divide)
 

@@ -33,12 +33,6 @@ def _eigen(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return mean, values.flip(0).clamp_min(0), vectors.flip(1)
 
 
-def _check_fit_images(fit_images: int | None) -> int | None:
-    if fit_images is not None and fit_images < 2:
-        raise ValueError(f"fit_images must be >= 2 (or null for all), got {fit_images}")
-    return fit_images
-
-
 @PREPROCESSORS.register("pca")
 class PCAWhiten(Preprocess):
     """PCA whitening with dimensionality reduction (seeds/001):
@@ -53,12 +47,8 @@ class PCAWhiten(Preprocess):
     def __init__(self, dims: int | None = None, eps: float = 1e-5, threshold: float = 1e-5,
                  fit_images: int | None = 10_000):
         super().__init__()
-        if dims is not None and dims < 1:
-            raise ValueError(f"dims must be >= 1, got {dims}")
-        if eps < 0:
-            raise ValueError(f"eps must be >= 0, got {eps}")
         self.dims, self.eps, self.threshold = dims, float(eps), float(threshold)
-        self.fit_images = _check_fit_images(fit_images)
+        self.fit_images = fit_images
         self.register_buffer("mean", torch.zeros(1))
         self.register_buffer("projection", torch.zeros(1, dims or 1))  # U_k / sqrt(S_k + eps)
 
@@ -95,10 +85,8 @@ class ZCAWhiten(Preprocess):
 
     def __init__(self, eps: float = 1e-5, fit_images: int | None = 10_000):
         super().__init__()
-        if eps < 0:
-            raise ValueError(f"eps must be >= 0, got {eps}")
         self.eps = float(eps)
-        self.fit_images = _check_fit_images(fit_images)
+        self.fit_images = fit_images
         self.register_buffer("mean", torch.zeros(1))
         self.register_buffer("matrix", torch.eye(1))
 
@@ -131,10 +119,8 @@ class PatchWhiten(Preprocess):
 
     def __init__(self, size: int = 2, eps: float = 5e-4, fit_images: int | None = 5_000):
         super().__init__()
-        if size < 1:
-            raise ValueError(f"size must be >= 1, got {size}")
         self.size, self.eps = int(size), float(eps)
-        self.fit_images = _check_fit_images(fit_images)
+        self.fit_images = fit_images
         self.register_buffer("weight", torch.zeros(1, 1, size, size))
 
     def fit(self, data: FitData) -> "PatchWhiten":

@@ -7,6 +7,7 @@
 - :mod:`~cnnlab.physics.store`     the HDF5 file (attributes, append, resume);
 - :mod:`~cnnlab.physics.produce`   K worker processes, ordered block writes;
 - :mod:`~cnnlab.physics.jetprep`   centre / rotate / flip / normalise;
+- :mod:`~cnnlab.physics.config`    the check of ``data.jet_prep`` (registered into the data section);
 - :mod:`~cnnlab.physics.dataset`   the ``jets`` and ``jets-aligned`` dataset sources;
 - :mod:`~cnnlab.physics.metrics`   ROC, AUC, gluon rejection; CNN vs classic discriminants.
 

@@ -57,8 +57,7 @@ sys.meta_path.insert(0, _NoTorch())
 
 def test_optim_schedule_train_monitor_validate_with_torch_blocked():
     """One config class per rule and schedule (issue 12): these sections validate, switch rules
-    and report errors in a process where importing torch raises. (data.normalize/augment and
-    model.arch still need torch: see the README's Configs section.)"""
+    and report errors in a process where importing torch raises."""
     code = _BLOCK_TORCH + """
 from pydantic import TypeAdapter, ValidationError
 from cnnlab.config import ExperimentConfig, merge
@@ -78,6 +77,46 @@ except ValidationError:
     pass
 else:
     raise SystemExit("adam accepted momentum")
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_every_recipe_and_the_data_and_model_keys_validate_with_torch_blocked():
+    """Issue 12: the whole config validates without torch. Every recipe, and overrides of
+    data.normalize / data.augment (stepconfig's classes), model.arch (zoo name and spec), model.init
+    and data.jet_prep (the physics check), load; bad values still fail with their messages."""
+    code = _BLOCK_TORCH + """
+import sys
+from cnnlab.config import list_recipes, load_config
+from cnnlab.errors import ConfigError
+recipes = list_recipes()
+assert len(recipes) >= 4, recipes
+for recipe in recipes:
+    load_config(recipe)
+good = [["data.normalize=[scale, {zca: {eps: 0.01}}]", "data.augment=[{crop: {padding: 4}}, flip]"],
+        ["data.normalize=[{gcn: {scale: 55, lam: 10}}, {pca: {dims: 20}}]", "data.augment=[]"],
+        ["model.arch=resnet9", "model.init=he"], ["model.arch=conv5-16p2 relu pool2 fc", "model.init=kaiming"],
+        ["data.source=jets", "data.jet_prep=[centre, rotate, normalise]"]]
+for overrides in good:
+    load_config(None, overrides)
+bad = {"data.augment=[{flip: {p: 2}}]": "data.augment: step 'flip': p must be in [0, 1], got 2",
+       "data.augment=[{crop: {pad: 4}}]": "step 'crop' has no parameter 'pad'. Did you mean 'padding'",
+       "data.normalize=standardise": "data.normalize: unknown preprocessing step 'standardise'. Did you mean",
+       "data.normalize=[{pca: {dims: 0}}]": "step 'pca': dims must be >= 1",
+       "model.arch=lenet6": "model.arch: unknown model 'lenet6'. Did you mean 'lenet5'",
+       "model.arch=conv5-16p2 relu pool2 fc7x": "'fc7x' is not a layer",
+       "model.init=hee": "model.init: unknown init scheme 'hee'. Did you mean 'he'",
+       "data.jet_prep=[rotat]": "data.jet_prep: unknown jet-image preprocessing step 'rotat'"}
+for override, message in bad.items():
+    try:
+        load_config(None, ["data.source=jets", override])
+    except ConfigError as exc:
+        assert message in str(exc), (override, str(exc))
+    else:
+        raise SystemExit(f"{override} accepted")
+assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules)
 print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

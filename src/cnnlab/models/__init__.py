@@ -11,4 +11,7 @@ from cnnlab.lazy import lazy_exports
 
 __all__ = ["INITS", "MODELS", "ModelConfig", "Network", "SpecError", "ZooModel", "build_model",
            "format_spec", "parse_spec", "resolve_arch", "set_dropout_rates"]
-__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(__all__, "factory"))
+#: the names that live in a torch-free submodule are imported from it; the rest from factory
+_TORCH_FREE = {"INITS": "init", "MODELS": "zoo", "ZooModel": "zoo", "resolve_arch": "zoo",
+               "ModelConfig": "config", "SpecError": "spec", "format_spec": "spec", "parse_spec": "spec"}
+__getattr__, __dir__ = lazy_exports(__name__, {name: _TORCH_FREE.get(name, "factory") for name in __all__})

@@ -35,7 +35,7 @@ class ModelConfig(Section):
     @classmethod
     def _known_arch(cls, value):
         from cnnlab.errors import ConfigError
-        from cnnlab.models import resolve_arch
+        from cnnlab.models.zoo import resolve_arch  # no torch
 
         try:
             resolve_arch(value)
@@ -46,7 +46,7 @@ class ModelConfig(Section):
     @field_validator("init")
     @classmethod
     def _known_init(cls, value):
-        from cnnlab.models.init import INITS
+        from cnnlab.models.init import INITS  # no torch
 
         return INITS.validate(value) if value is not None else value
 

@@ -3,36 +3,19 @@ initialise (the implementation of :mod:`cnnlab.models`' interface)."""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from cnnlab.errors import ConfigError
 from cnnlab.models.build import Network
 from cnnlab.models.config import ModelConfig
-from cnnlab.models.init import INITS, initialize
-from cnnlab.models.spec import DropoutParams, LayerSpec, SpecError, format_spec, parse_spec
-from cnnlab.models.zoo import MODELS, ZooModel
-from cnnlab.registry import did_you_mean
+from cnnlab.models.init import INITS
+from cnnlab.models.spec import DropoutParams, LayerSpec, SpecError
+from cnnlab.models.zoo import ZooModel, resolve_arch
 
 #: Defaults for architectures given as specs (zoo models carry their own).
 SPEC_DEFAULTS = ZooModel(name="", spec="", source="", init="glorot", zero_last=False,
                          dropout_mode="inverted", pool_round="strict")
-
-
-def resolve_arch(arch) -> tuple[ZooModel | None, list[LayerSpec] | None]:
-    """``model.arch`` -> (zoo entry or None, layers). Raises :class:`SpecError`.
-
-    A registry entry that is not a :class:`ZooModel` is a plain factory
-    ``(input_shape, num_classes) -> nn.Module`` (custom models, test doubles): no layers."""
-    if isinstance(arch, str) and arch.strip() in MODELS:
-        entry = MODELS.get(arch.strip())
-        return entry, (entry.layers if isinstance(entry, ZooModel) else None)
-    try:
-        return None, parse_spec(arch, "model.arch")
-    except SpecError as exc:
-        if isinstance(arch, str) and len(arch.split()) == 1:
-            raise SpecError(f"unknown model '{arch}'.{did_you_mean(arch, MODELS.names())} "
-                            f"Models: {', '.join(MODELS.names())}. (Nor is it a layer spec: {exc})") from None
-        raise
 
 
 def _with_rates(specs: list[LayerSpec], rates: list[float], key: str, counter: list[int]) -> list[LayerSpec]:
@@ -63,6 +46,19 @@ def set_dropout_rates(specs: list[LayerSpec], keep: list[float] | None = None,
                         f"layers ({', '.join(current) or 'none'}); give one per layer, or add keep<p>/drop<q> "
                         f"layers to a spec")
     return _with_rates(specs, list(rates), key, [0])
+
+
+def initialize(layers: list, scheme: str, zero_last: bool = False) -> None:
+    """Initialise the linear layers (:class:`~cnnlab.models.build.LayerInfo` of conv/fc) of a
+    network: weights by ``scheme`` (:data:`~cnnlab.models.init.INITS`), biases zero, and the last
+    layer all zero if ``zero_last``."""
+    fill = INITS.get(scheme)
+    with torch.no_grad():  # the schemes fill the weights in place
+        for info in layers:
+            fill(info.module.weight, info.activation)
+            info.module.bias.zero_()
+        if zero_last and layers:
+            layers[-1].module.weight.zero_()
 
 
 def build_model(cfg: ModelConfig, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:

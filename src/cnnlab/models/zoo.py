@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnnlab.models.spec import parse_spec
-from cnnlab.registry import Registry
+from cnnlab.models.spec import LayerSpec, SpecError, parse_spec
+from cnnlab.registry import Registry, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,24 @@ class ZooModel:
 
 
 MODELS: Registry[ZooModel] = Registry("model")
+
+
+def resolve_arch(arch) -> tuple[ZooModel | None, list[LayerSpec] | None]:
+    """``model.arch`` -> (zoo entry or None, layers). Raises :class:`SpecError`. No torch: the
+    config validates ``model.arch`` with it.
+
+    A registry entry that is not a :class:`ZooModel` is a plain factory
+    ``(input_shape, num_classes) -> nn.Module`` (custom models, test doubles): no layers."""
+    if isinstance(arch, str) and arch.strip() in MODELS:
+        entry = MODELS.get(arch.strip())
+        return entry, (entry.layers if isinstance(entry, ZooModel) else None)
+    try:
+        return None, parse_spec(arch, "model.arch")
+    except SpecError as exc:
+        if isinstance(arch, str) and len(arch.split()) == 1:
+            raise SpecError(f"unknown model '{arch}'.{did_you_mean(arch, MODELS.names())} "
+                            f"Models: {', '.join(MODELS.names())}. (Nor is it a layer spec: {exc})") from None
+        raise
 
 
 def _zoo(name: str, spec: str, source: str, **defaults) -> None:

@@ -15,6 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
+#: the process's umask (read once: reading it means setting it)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
@@ -26,6 +30,7 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the file gets what open() would give
         # newline="" keeps text exactly as written (the csv module supplies its own line ends).
         with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": "", "encoding": "utf-8"})) as f:
             yield f

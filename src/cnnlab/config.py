@@ -250,10 +250,10 @@ def _tagged_classes(field) -> dict[str, type[BaseModel]] | None:
     return out
 
 
-def _walk(loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
+def _walk(loc: tuple, root: type[BaseModel]) -> tuple[list[str], type[BaseModel] | None]:
     """The config key path of an error location (union tags removed) and the model owning its
     last part."""
-    model: type[BaseModel] | None = ExperimentConfig
+    model: type[BaseModel] | None = root
     keys: list[str] = []
     parts = [p for p in loc if not str(p).startswith("function-")]
     i = 0
@@ -273,8 +273,8 @@ def _walk(loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
     return keys, model
 
 
-def _describe_error(err: dict) -> str:
-    keys, owner = _walk(tuple(err["loc"]))
+def _describe_error(err: dict, root: type[BaseModel]) -> str:
+    keys, owner = _walk(tuple(err["loc"]), root)
     key = ".".join(keys) or "<config>"
     if err["type"] == "extra_forbidden":
         prefix = ".".join(keys[:-1])
@@ -303,8 +303,11 @@ def _describe_error(err: dict) -> str:
     return f"{key}: {message}{shown}"
 
 
-def format_validation_error(exc: ValidationError, origin: str) -> str:
-    return f"invalid config ({origin}):\n  " + "\n  ".join(_describe_error(e) for e in exc.errors())
+def format_validation_error(exc: ValidationError, origin: str, root: type[BaseModel] | None = None,
+                            what: str = "config") -> str:
+    """One line per error, naming the dotted key (of ``root``: the experiment config unless said)."""
+    root = root or ExperimentConfig
+    return f"invalid {what} ({origin}):\n  " + "\n  ".join(_describe_error(e, root) for e in exc.errors())
 
 
 def build_config(data: dict, origin: str = "<config>") -> ExperimentConfig:

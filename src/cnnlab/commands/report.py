@@ -6,6 +6,11 @@ overlaid error plot and a table of final numbers. The test split is evaluated wi
 best checkpoint (--checkpoint last for the last one).
 
 Default output: RUN_DIR/report.html for one run, ./report.html for several.
+
+Given a search's study directory (`cnnlab search`), the page is the search's: per stage, the
+scatter of each pair of log-scale parameters coloured by the metric, the metric against each
+parameter, best so far per trial, border warnings, the top-10 trials linking to their runs, and
+parameter importances. A study kept in a database needs --storage URL.
 """
 
 from __future__ import annotations
@@ -25,10 +30,14 @@ def add_arguments(p) -> None:
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print the output path and final numbers as JSON")
+    p.add_argument("--storage", help="a search study kept in a database: its Optuna storage URL")
 
 
 def run(args) -> int:
     from cnnlab.report import build_report
+
+    if any((Path(d) / "search.yaml").is_file() for d in args.run_dirs):
+        return _search_report(args)
 
     out = args.out or (Path(args.run_dirs[0]) / "report.html" if len(args.run_dirs) == 1 else "report.html")
     report = build_report(args.run_dirs, out, checkpoint=args.checkpoint, device=args.device,
@@ -40,4 +49,18 @@ def run(args) -> int:
         print(f"{row['run']}: test error {100 * row['test_error']:.2f}%  "
               f"(epoch {row['checkpoint_epoch']} of {row['epochs']})")
     print(f"wrote {report.path} ({report.figures} plots)")
+    return 0
+
+
+def _search_report(args) -> int:
+    from cnnlab.errors import UserError
+    from cnnlab.report.search import build_search_report
+
+    if len(args.run_dirs) != 1:
+        raise UserError("a search's study directory is reported on its own: give one STUDY_DIR")
+    report = build_search_report(args.run_dirs[0], args.out, storage=args.storage)
+    if args.json:
+        emit_json(report.to_dict())
+    else:
+        print(f"wrote {report.path} ({report.stages} stage(s), {report.figures} plots)")
     return 0

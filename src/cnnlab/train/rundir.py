@@ -52,6 +52,12 @@ class RunDir:
         while path.exists():
             n += 1
             path = base.with_name(f"{base.name}-{n}")
+        return cls.create_at(path, config_yaml)
+
+    @classmethod
+    def create_at(cls, path: str | Path, config_yaml: str) -> "RunDir":
+        """A new run directory at exactly ``path`` (a search's ``trials/0007``); it must not exist."""
+        path = Path(path)
         (path / "checkpoints").mkdir(parents=True)
         run = cls(path)
         run.config_path.write_text(config_yaml)

@@ -309,8 +309,10 @@ def format_epoch(row: dict, epochs: int) -> str:
             f"acc {100 * row['train_acc']:.2f}%{val}  lr {row['lr']:.4g}  {row['seconds']:.1f}s")
 
 
-def start_run(cfg: ExperimentConfig, **kwargs) -> Trainer:
-    run = RunDir.create(cfg.runs_dir, cfg.name, cfg.to_yaml())
+def start_run(cfg: ExperimentConfig, run_dir: str | Path | None = None, **kwargs) -> Trainer:
+    """A trainer on a new run directory: ``runs_dir/<name>-<time>/``, or exactly ``run_dir``."""
+    run = (RunDir.create_at(run_dir, cfg.to_yaml()) if run_dir is not None
+           else RunDir.create(cfg.runs_dir, cfg.name, cfg.to_yaml()))
     try:
         return Trainer(cfg, run, **kwargs)
     except BaseException:

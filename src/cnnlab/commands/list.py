@@ -1,4 +1,5 @@
-"""List what a config can name: models, optimizers, schedules, dataset sources, recipes."""
+"""List what a config can name: models, optimizers, schedules, dataset sources, recipes, and the
+bundled search files (`cnnlab search NAME`), samplers and pruners."""
 
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ def registries() -> dict:
     from cnnlab.data import AUGMENTATIONS, PREPROCESSORS, SOURCES
     from cnnlab.models import MODELS
     from cnnlab.optim import OPTIMIZERS, SCHEDULES
+    from cnnlab.search.engine import PRUNERS, SAMPLERS
+    from cnnlab.search.spec import list_searches
 
     return {"models": MODELS.names(), "optimizers": OPTIMIZERS.names(),
             "schedules": SCHEDULES.names(), "sources": SOURCES.names(), "preprocessing": PREPROCESSORS.names(),
-            "augmentations": AUGMENTATIONS.names(), "recipes": list_recipes()}
+            "augmentations": AUGMENTATIONS.names(), "recipes": list_recipes(), "searches": list_searches(),
+            "samplers": SAMPLERS.names(), "pruners": PRUNERS.names()}
 
 
 def add_arguments(p) -> None:
     p.add_argument("what", nargs="?", choices=["models", "optimizers", "schedules", "sources", "preprocessing",
-                                                "augmentations", "recipes"],
+                                                "augmentations", "recipes", "searches", "samplers", "pruners"],
                    help="one kind (default: all)")
     p.add_argument("--json", action="store_true")
 

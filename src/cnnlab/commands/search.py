@@ -44,6 +44,8 @@ def add_arguments(p) -> None:
                                      "postgresql+psycopg://user@host/db (default: a journal file in STUDY_DIR)")
     p.add_argument("--study", help="study name (default: the search file's name)")
     p.add_argument("--dir", help="study directory (default: <runs_dir>/search-<study>)")
+    p.add_argument("--sampler", choices=["random", "tpe", "qmc", "grid"], help="override the file's sampler")
+    p.add_argument("--seed", type=int, help="override the file's study seed")
     p.add_argument("--heartbeat", type=float, default=10, metavar="SECONDS",
                    help="database storages: how often a worker says it is alive; a worker silent for 3x "
                         "this is presumed dead and its trial re-queued (default 10)")
@@ -63,6 +65,10 @@ def run(args) -> int:
     if bad:
         raise ConfigError(f"'{bad[0]}': only the first argument may be a search file; the rest must be KEY=VALUE")
     spec = load_search(source, overrides)
+    if args.sampler:
+        spec.sampler = args.sampler
+    if args.seed is not None:
+        spec.seed = args.seed
     name = args.study or Path(source).stem
     if not name or name.startswith(".") or not all(c.isalnum() or c in "._-+" for c in name):
         raise ConfigError(f"--study {name!r}: a study name is letters, digits and . _ - +")

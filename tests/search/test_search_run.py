@@ -178,3 +178,30 @@ def test_ctrl_c_stops_at_a_trial_boundary_and_a_rerun_finishes(tiny_mnist_dir, t
     assert sorted(_complete(study)) == list(range(6))
     assert {n: r["values"] for n, r in _complete(study).items() if n in done} == \
         {n: r["values"] for n, r in done.items()}  # nothing re-run
+
+
+def test_a_killed_search_is_continued_and_its_running_trial_rerun(tiny_mnist_dir, tmp_path):
+    """The journal file has no heartbeat: a re-run finds the dead process's running trial, fails
+    it and re-queues it with the same values."""
+    path = search_file(tmp_path, tiny_mnist_dir, trials=3)
+    study = tmp_path / "study"
+    command = [sys.executable, "-m", "cnnlab", "search", str(path), "--dir", str(study), "--quiet",
+               "train.epochs=10"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline, running = time.time() + 120, []
+    while not running and time.time() < deadline:
+        running = [yaml.safe_load(p.read_text()) for p in (study / "stage1" / "trials").glob("*/trial.yaml")]
+        running = [r for r in running if r and r["state"] == "running"]
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL mid-trial: the trial stays RUNNING in the journal
+    proc.wait()
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=400)
+    assert again.returncode == 0, again.stderr
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(study / "study.journal")))
+    trials = optuna.load_study(study_name="tiny.stage1", storage=storage).trials
+    killed = running[0]["number"]
+    assert trials[killed].state == optuna.trial.TrialState.FAIL
+    (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == killed]
+    assert retry.state == optuna.trial.TrialState.COMPLETE and retry.user_attrs["values"] == running[0]["values"]
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 3

@@ -37,7 +37,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from cnnlab.atomic import atomic_write
-from cnnlab.errors import ConfigError, UserError
+from cnnlab.errors import CnnlabError, UserError
 from cnnlab.search.engine import HEARTBEAT_SECONDS, PRUNERS, SAMPLERS, open_storage
 from cnnlab.search.ranges import border_warnings, narrow
 from cnnlab.search.spec import Param, SearchSpec, check_against_config
@@ -500,5 +500,5 @@ def _workers_gone(search: Search, procs: list[subprocess.Popen]) -> bool:
         return True
     logs = sorted((search.dir / "workers").glob("*.log"))
     tail = logs[-1].read_text(errors="replace").strip().splitlines()[-5:] if logs else []
-    raise ConfigError(f"every search worker exited (exit codes {codes}) before the search finished; "
+    raise CnnlabError(f"every search worker exited (exit codes {codes}) before the search finished; "
                       f"their logs are in {search.dir / 'workers'}:\n" + "\n".join(tail))

@@ -33,8 +33,9 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.config import load_config
-from cnnlab.data import DeviceLoader, build_augment, fit_preprocess, load_data
+from cnnlab.data import load_data
 from cnnlab.train.device import resolve_device
+from cnnlab.train.experiment import build_experiment
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
 
@@ -90,19 +91,18 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
 
-    cfg = load_config(None, [f"data.source={args.source}", f"data.path={args.data}", "data.val_size=0",
-                             "data.normalize=standardize",
-                             "data.augment=[{crop: {padding: 4, mode: reflect}}, flip]"]).data
-    splits = load_data(cfg)
-    train = splits.train.subset(slice(0, args.images))
-    preprocess = fit_preprocess(cfg, splits)
-    mean, std = preprocess.steps[0].mean.flatten(), preprocess.steps[0].std.flatten()
-
-    device_data = train.to(device)
-    cnnlab_loader = DeviceLoader(device_data, args.batch_size, shuffle=True,
-                                 preprocess=preprocess.to(device), augment=build_augment(cfg.augment))
+    # cnnlab's loader as training builds it (the one assembly path): the images beyond --images
+    # are carved off as the validation split, so the experiment's train split has exactly those.
+    overrides = [f"data.source={args.source}", f"data.path={args.data}", "data.normalize=standardize",
+                 "data.augment=[{crop: {padding: 4, mode: reflect}}, flip]", f"train.batch_size={args.batch_size}",
+                 f"device={device}", "model=logreg"]
+    total = len(load_data(load_config(None, [*overrides, "data.val_size=0"]).data).train)
+    cfg = load_config(None, [*overrides, f"data.val_size={max(0, total - args.images)}"])
+    experiment = build_experiment(cfg, [])
+    train, preprocess, cnnlab_loader = experiment.splits.train, experiment.preprocess, experiment.loader
+    mean, std = preprocess.steps[0].mean.flatten().cpu(), preprocess.steps[0].std.flatten().cpu()
     torch_loader = torch.utils.data.DataLoader(
-        PerImageDataset(train.images, train.labels, mean, std), batch_size=args.batch_size, shuffle=True,
+        PerImageDataset(train.images.cpu(), train.labels.cpu(), mean, std), batch_size=args.batch_size, shuffle=True,
         num_workers=args.workers, persistent_workers=args.workers > 0)
 
     def torch_batches():

@@ -73,7 +73,7 @@ def test_a_killed_worker_trial_is_retried_by_the_heartbeat(tiny_mnist_dir, tmp_p
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retries = [t for t in trials.values()
-                   if optuna.storages.RetryFailedTrialCallback.retried_trial_number(t) == killed["number"]]
+                   if optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed["number"]]
     assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
     assert retries[0].user_attrs["values"] == killed["values"]  # the same trial again
     assert sum(t.state == TrialState.COMPLETE for t in trials.values()) == 3

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -205,3 +206,14 @@ def test_a_killed_search_is_continued_and_its_running_trial_rerun(tiny_mnist_dir
     (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == killed]
     assert retry.state == optuna.trial.TrialState.COMPLETE and retry.user_attrs["values"] == running[0]["values"]
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 3
+
+
+def test_an_unreachable_database_exits_2_and_leaves_no_study_directory(tiny_mnist_dir, tmp_path, capsys):
+    path = search_file(tmp_path, tiny_mnist_dir)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = main(["search", str(path), "--dir", str(tmp_path / "study"), "--quiet",
+                 "--storage", f"postgresql+psycopg://nobody@127.0.0.1:{port}/none"])
+    assert code == 2 and "cannot open the study database" in capsys.readouterr().err
+    assert not (tmp_path / "study").exists()

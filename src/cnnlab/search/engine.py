@@ -16,6 +16,7 @@ search file's words onto it.
 from __future__ import annotations
 
 import math
+import warnings
 import zlib
 from typing import Any, Callable
 
@@ -123,10 +124,12 @@ def open_storage(url: str | None, study_dir, heartbeat: float = HEARTBEAT_SECOND
     beat = max(1, round(heartbeat))
     for attempt in range(3):
         try:
-            return optuna.storages.RDBStorage(
-                url, heartbeat_interval=beat, grace_period=GRACE_FACTOR * beat,
-                heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=3),
-                engine_kwargs={"pool_pre_ping": True})
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=beat, grace_period=GRACE_FACTOR * beat,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+                    engine_kwargs={"pool_pre_ping": True})
         except ModuleNotFoundError as exc:
             raise ConfigError(f"--storage {url}: the database driver is not installed ({exc}); for "
                               f"PostgreSQL: pip install 'cnnlab[postgres]'") from None

@@ -400,6 +400,8 @@ def run_search(spec: SearchSpec, study_dir: Path, name: str, storage: str | None
     if heartbeat <= 0:
         raise UserError(f"--heartbeat must be positive, got {heartbeat}")
     search = Search(spec, name, Path(study_dir), storage, heartbeat)
+    if storage is not None:
+        search.storage  # noqa: B018  (a database that cannot be opened fails before STUDY_DIR is made)
     _check_same_search(search)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our lines say what happened
     display = Display(search, echo, progress)

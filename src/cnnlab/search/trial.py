@@ -84,14 +84,14 @@ def best_of(rows: list[dict], metric: str, maximize: bool) -> float | None:
 def is_surplus(study: optuna.Study, trial: optuna.Trial, needed: int) -> bool:
     """True when ``needed`` other trials already are, or will be, finished: trials numbered
     below this one that did not fail, plus re-queued ones (retries of failed trials)."""
-    from optuna.storages import RetryFailedTrialCallback
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
     others = study.get_trials(deepcopy=False)
     own = next(t for t in others if t.number == trial.number)
     with warnings.catch_warnings():  # experimental in Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retried = RetryFailedTrialCallback.retried_trial_number(own)
+        retried = RetryHeartbeatStaleTrialCallback.retried_trial_number(own)
     if "retry_of" in own.user_attrs or retried is not None:
         return False  # a re-queued trial replaces a failed one
     ahead = sum(1 for t in others if t.number < trial.number and t.state != TrialState.FAIL)

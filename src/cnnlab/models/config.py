@@ -1,6 +1,8 @@
 """The ``model:`` section of an experiment config. ``model: lenet5`` is short for
 ``model: {arch: lenet5}``; ``arch`` may also be a spec string or a YAML list of layers
-(:mod:`cnnlab.models.spec`)."""
+(:mod:`cnnlab.models.spec`). ``init_from`` and ``freeze`` start a run from trained weights
+(:mod:`cnnlab.train.transfer`; checked here without torch and without touching the disk, so a
+run whose source was deleted still resumes)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,15 @@ class ModelConfig(Section):
         None, description="drop probabilities (1 - keep), one per dropout layer; "
                           "give keep or drop, not both")
 
+    init_from: str | None = Field(
+        None, description="start from trained weights: a run directory (its best.pt), a "
+                          "checkpoint or state-dict .pt file, or a .safetensors file (`cnnlab export`); "
+                          "layers are matched by name and shape, the rest keep their init")
+    freeze: list[str | int] = Field(
+        default_factory=list,
+        description="layers that do not train (no gradient, no weight decay): names, prefixes, globs "
+                    "or indices as in optim.layer_lr; 'body' = every layer but the last (the head)")
+
     @field_validator("arch")
     @classmethod
     def _known_arch(cls, value):
@@ -49,6 +60,20 @@ class ModelConfig(Section):
         from cnnlab.models.init import INITS  # no torch
 
         return INITS.validate(value) if value is not None else value
+
+    @field_validator("init_from")
+    @classmethod
+    def _init_from_text(cls, value):
+        if value is not None and not value.strip():
+            raise ValueError("model.init_from is empty; give a run directory, a .pt or a .safetensors file")
+        return value
+
+    @field_validator("freeze")
+    @classmethod
+    def _freeze_patterns(cls, value):
+        if any(isinstance(v, str) and not v.strip() for v in value):
+            raise ValueError(f"model.freeze has an empty pattern: {value}")
+        return value
 
     @field_validator("keep")
     @classmethod

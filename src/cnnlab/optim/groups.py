@@ -19,17 +19,20 @@ from cnnlab.errors import ConfigError
 
 
 def parameter_layers(model: nn.Module) -> list[str]:
-    """Names of the modules that own parameters directly, in order (index = layer index)."""
+    """Names of the modules that own parameters directly, in order (index = layer index).
+
+    Frozen layers (``model.freeze``) count too, so an index means the same layer whatever is
+    frozen; their parameters simply join no group."""
     return [name for name, module in model.named_modules()
-            if any(p.requires_grad for p in module.parameters(recurse=False))]
+            if next(module.parameters(recurse=False), None) is not None]
 
 
-def _describe(layers: list[str]) -> str:
+def describe_layers(layers: list[str]) -> str:
     return ", ".join(f"{i}: {name or '(model)'}" for i, name in enumerate(layers))
 
 
-def _select(key: str | int, layers: list[str]) -> list[str]:
-    """The layers a ``layer_lr`` key refers to (see the module docstring)."""
+def select_layers(key: str | int, layers: list[str]) -> list[str]:
+    """The layers a ``layer_lr`` (or ``model.freeze``) key refers to (see the module docstring)."""
     text = str(key).strip()
     # Digits are an index even as a string: the saved config.yaml (JSON-mode dump) turns 0 into "0".
     if text.lstrip("-").isdigit():
@@ -50,10 +53,10 @@ def layer_multipliers(model: nn.Module, layer_lr: dict) -> dict[str, float]:
     layers = parameter_layers(model)
     chosen: dict[str, tuple[str, float]] = {}
     for key, mult in layer_lr.items():
-        selected = _select(key, layers)
+        selected = select_layers(key, layers)
         if not selected:
             raise ConfigError(f"optim.layer_lr: no layer '{key}' in {type(model).__name__}. "
-                              f"Layers (index: name): {_describe(layers)}")
+                              f"Layers (index: name): {describe_layers(layers)}")
         for name in selected:
             if name in chosen and chosen[name][1] != mult:
                 raise ConfigError(f"optim.layer_lr: layer '{name}' is selected by '{chosen[name][0]}' "

@@ -4,6 +4,7 @@
         -> load_data (train / val / test splits)
         -> fit preprocessing on train only
         -> seed, build the model for the preprocessing's output shape
+        -> model.init_from (trained weights, matched by name and shape), model.freeze
         -> optimizer (param groups with layer_lr), schedule, loader (augmentation, balancing)
         -> the loss (label smoothing, class weights, regularisation)
         -> callbacks
@@ -26,6 +27,7 @@ from cnnlab.optim import LRScheduler, build_optimizer
 from cnnlab.train.callbacks import Callback, build_callbacks, check_callbacks
 from cnnlab.train.device import resolve_device
 from cnnlab.train.loss import Loss
+from cnnlab.train.transfer import InitReport, freeze, init_from
 
 _STORAGE_DTYPES = {"uint8": None, "float16": torch.float16, "float32": torch.float32}
 
@@ -54,6 +56,8 @@ class Experiment:
     callbacks: list[Callback] = field(default_factory=list)
     steps_per_epoch: int = 0
     total_steps: int = 0
+    init_report: InitReport | None = None  # what model.init_from loaded (None: a fresh init)
+    frozen: list[str] = field(default_factory=list)  # layers model.freeze froze
 
     @property
     def epochs(self) -> int:
@@ -65,8 +69,11 @@ class Experiment:
 
 
 def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
-                     device: str | torch.device | None = None) -> Experiment:
-    """Build the experiment ``cfg`` describes (data loaded, preprocessing fitted, model seeded)."""
+                     device: str | torch.device | None = None, pretrained: bool = True) -> Experiment:
+    """Build the experiment ``cfg`` describes (data loaded, preprocessing fitted, model seeded).
+
+    ``pretrained=False`` skips ``model.init_from``: a resume, whose weights come from its own
+    checkpoint (and whose source may be gone by then)."""
     dev = torch.device(device) if device is not None else resolve_device(cfg.device)
     splits = load_data(cfg.data, cfg.seed)
     preprocess = fit_preprocess(cfg.data, splits).to(dev)
@@ -75,7 +82,10 @@ def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
 
     torch.manual_seed(cfg.seed)  # the initial weights depend on the seed only
     model_input = preprocess.output_shape(splits.input_shape)  # whitening may reshape
-    model = build_model(cfg.model, model_input, splits.num_classes).to(dev)
+    model = build_model(cfg.model, model_input, splits.num_classes)
+    report = init_from(model, cfg.model.init_from) if cfg.model.init_from and pretrained else None
+    frozen = freeze(model, cfg.model.freeze)  # before the optimizer: frozen layers join no group
+    model = model.to(dev)
     optimizer = build_optimizer(cfg.optim, model)
 
     tc = cfg.train
@@ -85,4 +95,5 @@ def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
     scheduler = LRScheduler(cfg.schedule, optimizer, steps_per_epoch, total_steps)
     loss = Loss(cfg.optim, loss_weights(cfg.data, splits, dev))  # data.balance: weight
     return Experiment(cfg, dev, splits, preprocess, model, optimizer, loader, scheduler, loss,
-                      check_callbacks(build_callbacks(cfg) + list(callbacks)), steps_per_epoch, total_steps)
+                      check_callbacks(build_callbacks(cfg) + list(callbacks)), steps_per_epoch, total_steps,
+                      report, frozen)

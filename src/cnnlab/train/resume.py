@@ -9,7 +9,10 @@ was. Then:
   itself: the new values are what trains, written into the optimizer's groups, and
   ``metrics.csv``'s ``lr`` column shows them); the schedule (``schedule.*``; continued at the
   step reached); callbacks (``train.early_stopping``, ``monitor.*``); logging; the device.
-- **refused**: the data and its preprocessing (``data.*``), the model (``model.*``), the update
+- **refused**: the data and its preprocessing (``data.*``), the model (``model.*``, including
+  ``model.init_from``, which only says where a new run starts -- a resume never reads it again,
+  so the source may be gone -- and ``model.freeze``, since the optimizer's state covers the
+  layers that were trainable; start a new run with ``model.init_from=RUN`` instead), the update
   rule (``optim.name``: its state would not fit), the batch size, the seed, the run's name and
   folder, and fewer epochs or iterations than already done.
 
@@ -30,12 +33,17 @@ from cnnlab.config import ExperimentConfig, build_config, merge, overrides_to_di
 from cnnlab.errors import ConfigError
 from cnnlab.train.checkpoint import load_checkpoint
 from cnnlab.train.rundir import RunDir
+from cnnlab.train.experiment import build_experiment
 from cnnlab.train.trainer import Trainer
 
 #: key prefixes a resume may not change, with the reason shown to the user
 REFUSED = {
     "data.": "the data and its preprocessing are part of what the checkpoint learned",
     "model.": "the checkpoint's weights are for the run's own architecture",
+    "model.init_from": "the run's weights come from its own checkpoint; init_from only sets where a new "
+                       "run starts (start one with model.init_from=THIS_RUN)",
+    "model.freeze": "the optimizer's state covers the layers that were trainable; to train other layers, "
+                    "start a new run with model.init_from=THIS_RUN",
     "optim.name": "the optimizer's saved state belongs to its update rule",
     "train.batch_size": "the schedule and the epoch's batches are laid out for the run's batch size",
     "seed": "the run's shuffling and augmentation follow its seed",
@@ -109,7 +117,9 @@ def resume_run(path: str | Path, overrides=(), **trainer_options):
     state = load_checkpoint(checkpoint, "cpu")
     changes = changed_keys(old, new)
     check_changes(changes, state, str(run.path))
-    trainer = Trainer(new, run, **trainer_options)
+    # Not model.init_from again: the checkpoint has the weights, and the source may be gone.
+    experiment = build_experiment(new, trainer_options.get("callbacks", ()), pretrained=False)
+    trainer = Trainer(new, run, experiment=experiment, **trainer_options)
     trainer.load_state_dict(state, str(checkpoint))  # architecture and classes checked here
     if changes:
         record(run, old, new, overrides, changes, state)

@@ -96,6 +96,11 @@ class Trainer:
         self.best_epoch = 0
         self.metrics: list[dict] = []
 
+        if x.init_report is not None:  # what a fine-tuning run starts from: in the log too
+            for line in x.init_report.lines():
+                self.say(line)
+        if x.frozen:
+            self.say(f"frozen (no gradient, no weight decay): {', '.join(x.frozen)}")
     # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {

@@ -27,6 +27,7 @@ from cnnlab.optim import LRScheduler, build_optimizer
 from cnnlab.train.callbacks import Callback, build_callbacks, check_callbacks
 from cnnlab.train.device import resolve_device
 from cnnlab.train.loss import Loss
+from cnnlab.train.speed import StepSettings, step_settings
 from cnnlab.train.transfer import InitReport, freeze, init_from
 
 _STORAGE_DTYPES = {"uint8": None, "float16": torch.float16, "float32": torch.float32}
@@ -58,6 +59,7 @@ class Experiment:
     total_steps: int = 0
     init_report: InitReport | None = None  # what model.init_from loaded (None: a fresh init)
     frozen: list[str] = field(default_factory=list)  # layers model.freeze froze
+    speed: StepSettings | None = None  # memory format, autocast, loss scaler, compiled forward
 
     @property
     def epochs(self) -> int:
@@ -86,6 +88,7 @@ def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
     report = init_from(model, cfg.model.init_from) if cfg.model.init_from and pretrained else None
     frozen = freeze(model, cfg.model.freeze)  # before the optimizer: frozen layers join no group
     model = model.to(dev)
+    speed = step_settings(cfg.train, cfg.optim, model, dev)  # layout (in place), precision, compile
     optimizer = build_optimizer(cfg.optim, model)
 
     tc = cfg.train
@@ -96,4 +99,4 @@ def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
     loss = Loss(cfg.optim, loss_weights(cfg.data, splits, dev))  # data.balance: weight
     return Experiment(cfg, dev, splits, preprocess, model, optimizer, loader, scheduler, loss,
                       check_callbacks(build_callbacks(cfg) + list(callbacks)), steps_per_epoch, total_steps,
-                      report, frozen)
+                      report, frozen, speed)

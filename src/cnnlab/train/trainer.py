@@ -15,6 +15,7 @@ Resume semantics (what may change on ``--resume``) live in :mod:`cnnlab.train.re
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import torch
 
 from cnnlab.atomic import atomic_write
 from cnnlab.config import ExperimentConfig
-from cnnlab.errors import CheckpointError, TrainingDiverged
+from cnnlab.errors import CheckpointError, CnnlabError, TrainingDiverged
 from cnnlab.optim import apply_constraints, clip_gradient_norm
 from cnnlab.optim.monitor import improvement, resolve_mode
 from cnnlab.train.callbacks import Callback, call_hook, callback_states, load_callback_states
@@ -83,6 +84,8 @@ class Trainer:
         self.device, self.splits, self.preprocess, self.model = x.device, x.splits, x.preprocess, x.model
         self.optimizer, self.loader, self.scheduler, self.loss = x.optimizer, x.loader, x.scheduler, x.loss
         self.callbacks = x.callbacks
+        self.speed = x.speed  # memory format, autocast, loss scaler, compiled forward (train/speed.py)
+        self.compile_seconds: float | None = None  # train.compile: the first step's time
         self.train_data = x.splits.train
         self.class_weight = x.loss.class_weight
         self.steps_per_epoch, self.total_steps, self.epochs = x.steps_per_epoch, x.total_steps, x.epochs
@@ -95,12 +98,12 @@ class Trainer:
         self.best_val_acc: float | None = None
         self.best_epoch = 0
         self.metrics: list[dict] = []
-
         if x.init_report is not None:  # what a fine-tuning run starts from: in the log too
             for line in x.init_report.lines():
                 self.say(line)
         if x.frozen:
             self.say(f"frozen (no gradient, no weight decay): {', '.join(x.frozen)}")
+
     # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {
@@ -112,6 +115,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "callbacks": callback_states(self.callbacks),
+            "scaler": self.speed.scaler.state_dict() if self.speed.scaler is not None else None,
             "best_value": self.best_value,
             "best_val_acc": self.best_val_acc,
             "best_epoch": self.best_epoch,
@@ -135,19 +139,13 @@ class Trainer:
             group.update(hyper)
         self.scheduler.load_state_dict(state["scheduler"])
         load_callback_states(self.callbacks, state.get("callbacks", {}))
+        if self.speed.scaler is not None and state.get("scaler"):
+            self.speed.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.best_val_acc, self.best_epoch = state["best_val_acc"], int(state["best_epoch"])
         self.best_value = state.get("best_value", self.best_val_acc)
         # Rows of epochs after the checkpoint (a crash between the two writes) are dropped.
         self.metrics = [r for r in self.run.read_metrics() if r["epoch"] <= self.epoch]
-
-    def resume(self) -> None:
-        path = self.run.checkpoint("last")
-        if not path.is_file():
-            raise CheckpointError(f"{self.run.path}: has no checkpoint yet (the run stopped before "
-                                  "its first epoch ended); start it again instead")
-        self.load_state_dict(load_checkpoint(path, self.device), str(path))
-        self.say(f"resumed {self.run.path} after epoch {self.epoch} (step {self.step})")
 
     def say(self, line: str) -> None:
         self.echo(line)
@@ -175,7 +173,15 @@ class Trainer:
 
         # zip stops on range first, so no batch is drawn (augmented) and thrown away at the end
         for i, (x, y) in zip(range(steps), self.loader.iterate(order, epoch=self.epoch)):
-            logits, data_loss, loss = self.optimizer_step(x, y)
+            if self.step == 0 and self.cfg.train.compile:  # once per run: torch.compile's own cost
+                compiling = time.perf_counter()
+                logits, data_loss, loss = self.optimizer_step(x, y)
+                loss.item()  # wait for the step: the compile time is measured, not queued
+                self.compile_seconds = time.perf_counter() - compiling
+                self.say(f"torch.compile: the first step took {self.compile_seconds:.1f} s (compiling the network)")
+                started += self.compile_seconds  # images/s of the epoch without it
+            else:
+                logits, data_loss, loss = self.optimizer_step(x, y)
 
             batch = len(y)
             seen += batch
@@ -207,14 +213,19 @@ class Trainer:
 
         No host sync, except with L-BFGS, whose line search reads the loss.
         """
-        oc = self.cfg.optim
+        oc, speed = self.cfg.optim, self.speed
+        scaler = speed.scaler  # fp16 only: gradients are scaled up, then unscaled before clipping
+        x = speed.batch(x)
         evaluations = []
 
         def closure() -> torch.Tensor:
-            logits = self.model(x)
-            data_loss, loss = self.loss(self.model, logits, y)
+            with speed.autocast():
+                logits = speed.forward(x)
+                data_loss, loss = self.loss(self.model, logits, y)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            if scaler is not None:
+                scaler.unscale_(self.optimizer)
             clip_gradient_norm(oc, self.model)
             evaluations.append((logits, data_loss, loss))
             return loss
@@ -223,7 +234,11 @@ class Trainer:
             self.optimizer.step(closure)
         else:
             closure()
-            self.optimizer.step()
+            if scaler is not None:  # skips the step when a gradient is inf/NaN, adapts the scale
+                scaler.step(self.optimizer)
+                scaler.update()
+            else:
+                self.optimizer.step()
         apply_constraints(oc, self.model)  # max-norm projection after the update
         self.scheduler.step_batch()
         self.step += 1
@@ -235,8 +250,25 @@ class Trainer:
         last = self.run.checkpoint("last")
         where = (f"The last good checkpoint is {last} (epoch {self.epoch})." if last.is_file() else
                  "No checkpoint was written (this was the first epoch).")
-        raise TrainingDiverged(f"loss became {losses[bad].item()} at step {first} (epoch {self.epoch + 1}); "
-                               f"training stopped. {where} Lower optim.lr or check the input scale.")
+        rms = self._input_rms()
+        if not math.isfinite(rms) or rms > 1e3:  # the data, not the rate: say so
+            advice = (f"The network's input (the training images after data.normalize) has RMS {rms:.3g}: "
+                      "its scale, not the learning rate, is the likely cause; standardize or rescale it.")
+        elif first == 1:  # no update has happened yet: the rate cannot be the cause
+            advice = ("The weights have not been updated yet, so the input or the initialisation is the "
+                      "cause, not the learning rate.")
+        else:
+            advice = "Lower optim.lr or check the input scale."
+        message = (f"loss became {losses[bad].item()} at step {first} (epoch {self.epoch + 1}); "
+                   f"training stopped. {where} {advice}")
+        self.run.log(f"error: {message}")
+        raise TrainingDiverged(message)
+
+    @torch.no_grad()
+    def _input_rms(self) -> float:
+        """RMS of the preprocessed first training images (what the network sees)."""
+        out = self.preprocess(self.train_data.images[:256].to(self.device)).double()
+        return float(out.pow(2).mean().sqrt())
 
     def split_on_device(self, name: str):
         """``splits.val`` / ``splits.test`` on the training device, moved there once per run."""
@@ -276,10 +308,7 @@ class Trainer:
             self.scheduler.step_epoch(row)
             row["seconds"] = time.perf_counter() - started
             self.metrics.append(row)
-            self.run.write_metrics(self.metrics)
-            save_checkpoint(self.state_dict(), self.run.checkpoint("last"))
-            if improved:  # a byte copy, not a second serialisation
-                copy_file(self.run.checkpoint("last"), self.run.checkpoint("best"))
+            self._write_epoch(improved)
             self.say(format_epoch(row, self.epochs))
             if stop:
                 self.say(f"stopped early after epoch {self.epoch}")
@@ -287,6 +316,22 @@ class Trainer:
         result = self.finish()
         call_hook(self.callbacks, "on_train_end", self, result)
         return result
+
+    def _write_epoch(self, improved: bool) -> None:
+        """metrics.csv, last.pt and (when improved) best.pt; a failed write (full disk, read-only
+        folder) stops training with one line naming the file and the checkpoint that remains."""
+        last = self.run.checkpoint("last")
+        try:
+            self.run.write_metrics(self.metrics)
+            save_checkpoint(self.state_dict(), last)
+            if improved:  # a byte copy, not a second serialisation
+                copy_file(last, self.run.checkpoint("best"))
+        except OSError as exc:
+            kept = (f"the last good checkpoint is {last} (epoch {load_epoch(last)}); free space or fix "
+                    f"the folder, then: cnnlab train --resume {self.run.path}" if last.is_file()
+                    else "no checkpoint has been written yet")
+            raise CnnlabError(f"cannot write {exc.filename or self.run.path}: {exc.strerror or exc}; "
+                              f"training stopped after epoch {self.epoch}; {kept}") from None
 
     def finish(self) -> TrainResult:
         """Test error of the best-validation weights (the Theano tutorial's protocol)."""
@@ -299,6 +344,14 @@ class Trainer:
         self.say(f"test error {100 * result.test_error:.2f}% (loss {test.loss:.4f}) with the weights "
                  f"of epoch {self.best_epoch}; run directory {self.run.path}")
         return result
+
+
+def load_epoch(path: Path) -> int | str:
+    """The epoch a checkpoint holds ('?' if it cannot be read)."""
+    try:
+        return int(load_checkpoint(path)["epoch"])
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return "?"
 
 
 def copy_file(source: Path, target: Path) -> None:

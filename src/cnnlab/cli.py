@@ -71,11 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     except CnnlabError as exc:
         print(f"cnnlab {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"cnnlab {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # a command may say how to continue (train: the --resume line)
+        print(f"cnnlab {args.command}: interrupted" + (f"; {exc}" if str(exc) else ""), file=sys.stderr)
         return 130
     except BrokenPipeError:
         # `cnnlab ... | head`: the reader left; silence the flush at exit, as Unix tools do.
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a fault of the machine (full disk, read-only or missing folder)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cnnlab {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1

@@ -38,6 +38,7 @@ from cnnlab.optim.config import (OPTIM_SWITCH_KEYS, SCHEDULE_SWITCH_KEYS, Linear
                                  OptimConfig, ScheduleCommon, ScheduleConfig, SGD)
 from cnnlab.registry import did_you_mean
 from cnnlab.train.config import TrainConfig
+from cnnlab.yamlio import parse_yaml, read_yaml_file
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 #: The recipe every config builds on unless it names another ``base:`` (``base: none``: none).
@@ -146,10 +147,7 @@ def parse_override(override: str) -> dict:
     if "=" not in override or override.startswith("="):
         raise ConfigError(f"override '{override}' must look like key=value, e.g. optim.lr=0.05")
     key, raw = override.split("=", 1)
-    try:
-        value = yaml.safe_load(raw) if raw else ""
-    except yaml.YAMLError:
-        value = raw
+    value = parse_yaml(raw, f"override '{override}'", invalid=raw) if raw else ""
     parts = key.strip().split(".")
     if not all(parts):
         raise ConfigError(f"override '{override}': '{key}' is not a dotted key such as optim.lr")
@@ -206,16 +204,7 @@ def _find(source: str) -> Path:
 def read_yaml(source: str) -> tuple[dict, str]:
     """Read a config file, or a bundled recipe by name, as it is written. Returns (data, origin)."""
     path = _find(source)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    data = read_yaml_file(path) or {}  # size, alias expansion and duplicate keys limited
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
     return data, str(path)
@@ -299,8 +288,12 @@ def _describe_error(err: dict, root: type[BaseModel]) -> str:
         return f"{key}.{field}: unknown {kind} '{got}'.{did_you_mean(str(got), tags)} Known: {', '.join(tags)}"
     got = err.get("input")
     message = err["msg"].removeprefix("Value error, ").removeprefix(f"{key}: ")  # said once, in front
-    shown = "" if isinstance(got, dict) or "got " in message else f" (got {got!r})"  # or said already
+    shown = "" if isinstance(got, dict) or "got " in message else f" (got {_clip(repr(got))})"  # or said already
     return f"{key}: {message}{shown}"
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def format_validation_error(exc: ValidationError, origin: str, root: type[BaseModel] | None = None,

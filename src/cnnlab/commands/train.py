@@ -67,7 +67,13 @@ def run(args) -> int:
             print(cfg.to_yaml(), end="")
             return 0
         trainer = start_run(cfg, **options)
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    except KeyboardInterrupt:
+        run = trainer.run
+        raise KeyboardInterrupt(
+            f"continue with: cnnlab train --resume {run.path}" if run.checkpoint("last").is_file() else
+            f"no epoch had finished, so {run.path} has no checkpoint to resume; start the run again") from None
     if args.json:
         emit_json(result.to_dict())
     return 0

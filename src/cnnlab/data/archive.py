@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
+from cnnlab.data.limits import MAX_MEMBER_BYTES, human
 from cnnlab.errors import DataError
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
@@ -53,13 +54,24 @@ class Locator:
 
     def __call__(self) -> bytes:
         if self.kind == "file":
-            return Path(self.path).read_bytes()
+            with open(self.path, "rb") as f:
+                _check_size(os.fstat(f.fileno()).st_size, self.path)
+                return f.read()
         if self.kind == "zip":
             with zipfile.ZipFile(self.path) as zf:
+                _check_size(zf.getinfo(self.name).file_size, f"{self.path}:{self.name}")
                 return zf.read(self.name)
+        _check_size(self.size, f"{self.path}:{self.name}")
         with open(self.path, "rb") as f:
             f.seek(self.offset)
             return f.read(self.size)
+
+
+def _check_size(size: int, origin: str) -> None:
+    """Refuse a member larger than any image before it is read (or inflated) into memory."""
+    if size > MAX_MEMBER_BYTES:
+        raise DataError(f"{origin}: {human(size)} uncompressed; files over {human(MAX_MEMBER_BYTES)} "
+                        "are refused in image datasets (no image is that large; a zip bomb?)")
 
 
 def is_archive(path: Path) -> bool:
@@ -103,6 +115,7 @@ def _tar_members(path: Path, lazy: bool = False) -> Iterator[Member]:
                     read = Locator("tar", str(path), info.name, info.offset_data, info.size)
                     yield Member(parts, False, read, f"{path}:{info.name}")
                     continue
+                _check_size(info.size, f"{path}:{info.name}")
                 data = tf.extractfile(info).read()  # sequential read: fast on .tar.gz
                 yield Member(parts, False, lambda d=data: d, f"{path}:{info.name}")
     except (tarfile.TarError, EOFError, OSError) as exc:
@@ -126,6 +139,7 @@ def _zip_members(path: Path, lazy: bool = False) -> Iterator[Member]:
                 elif lazy:
                     yield Member(parts, False, Locator("zip", str(path), info.filename), origin)
                 else:
+                    _check_size(info.file_size, origin)  # declared; zipfile reads no more than that
                     data = zf.read(info)
                     yield Member(parts, False, lambda d=data: d, origin)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:

@@ -10,13 +10,16 @@ uint8 images stay uint8; other dtypes become float32 (``normalize: scale`` passe
 
 from __future__ import annotations
 
+import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from cnnlab.data.config import DataConfig
-from cnnlab.data.dataset import ArrayDataset, DatasetSplits
+from cnnlab.data.dataset import ArrayDataset, DatasetSplits, infer_classes
+from cnnlab.data.limits import check_fits
 from cnnlab.data.sources import SOURCES
 from cnnlab.errors import DataError
 
@@ -40,7 +43,8 @@ def to_nchw(x: np.ndarray, layout: str, name: str) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(x))
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise DataError(f"{name}: images have dtype {x.dtype}; expected uint8 or float")
-    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    with np.errstate(over="ignore"):  # values beyond float32 become inf: check_labels names them
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
 def to_labels(y: np.ndarray, name: str) -> torch.Tensor:
@@ -72,9 +76,12 @@ def splits_from_mapping(get, keys: list[str], cfg: DataConfig, name: str) -> Dat
         raise DataError(f"{name}: train images are {tuple(parts['train'].images.shape[1:])} (C,H,W) "
                         f"but test images {tuple(parts['test'].images.shape[1:])}")
     if "classes" in keys:
-        classes = [c.decode() if isinstance(c, bytes) else str(c) for c in np.asarray(get("classes")).tolist()]
+        names = np.asarray(get("classes"))
+        if names.ndim != 1:
+            raise DataError(f"{name}: 'classes' must be a list of names, got shape {names.shape}")
+        classes = [c.decode(errors="replace") if isinstance(c, bytes) else str(c) for c in names.tolist()]
     else:
-        classes = [str(i) for i in range(int(max(parts["train"].labels.max(), parts["test"].labels.max())) + 1)]
+        classes = infer_classes(parts["train"].labels.numpy(), parts["test"].labels.numpy())
     splits = DatasetSplits(parts["train"], parts["test"], classes)
     splits.check_labels(name)
     return splits
@@ -95,10 +102,28 @@ def npz_source(cfg: DataConfig) -> DatasetSplits:
     """A NumPy ``.npz`` at ``data.path`` (read without pickle)."""
     path = _path(cfg, ".npz")
     try:
+        check_fits(_npz_declared_bytes(path), str(path), "its arrays")
         with np.load(path, allow_pickle=False) as data:
             return splits_from_mapping(lambda k: data[k], list(data.files), cfg, str(path))
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: not a readable .npz ({exc})") from None
+
+
+def _npz_declared_bytes(path: Path) -> int:
+    """Bytes the arrays of an .npz declare in their headers (read before any array is)."""
+    if not zipfile.is_zipfile(path):
+        return 0  # a bare .npy, or not an .npz at all: np.load says which
+    total = 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0(f))
+            total += math.prod(shape) * dtype.itemsize
+    return total
 
 
 @SOURCES.register("hdf5", "h5")
@@ -109,6 +134,37 @@ def hdf5_source(cfg: DataConfig) -> DatasetSplits:
     path = _path(cfg, "HDF5")
     try:
         with h5py.File(path, "r") as f:
-            return splits_from_mapping(lambda k: f[k][()], list(f.keys()), cfg, str(path))
-    except OSError as exc:
+            keys = list(f.keys())
+            total = 0
+            for key in keys:
+                if key in _WANTED:
+                    total += _hdf5_dataset(f, key, path, cfg.hdf5_links).nbytes
+            check_fits(total, str(path), "its datasets")
+            return splits_from_mapping(lambda k: _hdf5_dataset(f, k, path, cfg.hdf5_links)[()], keys, cfg, str(path))
+    except (OSError, KeyError, ValueError, TypeError) as exc:
         raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
+
+
+_WANTED = {k for pair in KEYS.values() for k in pair} | {"classes"}
+
+
+def _hdf5_dataset(f, key: str, path: Path, follow_links: bool):
+    """``f[key]``, a dataset, refusing links unless ``data.hdf5_links`` (they read other files)."""
+    import h5py
+
+    link = f.get(key, getlink=True)
+    if not isinstance(link, h5py.HardLink) and not follow_links:
+        target = f" to {link.filename}:{link.path}" if isinstance(link, h5py.ExternalLink) else \
+            f" to {link.path}" if isinstance(link, h5py.SoftLink) else ""
+        raise DataError(f"{path}: '{key}' is a link ({type(link).__name__}{target}); links in dataset files are "
+                        "refused (set data.hdf5_links=true to follow them)")
+    try:
+        node = f[key]
+    except KeyError as exc:
+        raise DataError(f"{path}: '{key}' cannot be opened ({exc}); a broken link?") from None
+    if not isinstance(node, h5py.Dataset):
+        raise DataError(f"{path}: '{key}' is a {type(node).__name__}, not a dataset")
+    if (node.is_virtual or node.external) and not follow_links:
+        raise DataError(f"{path}: '{key}' is a {'virtual' if node.is_virtual else 'external-storage'} "
+                        "dataset (its data lives in other files); refused (set data.hdf5_links=true to read it)")
+    return node

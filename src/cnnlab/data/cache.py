@@ -17,8 +17,9 @@ import numpy as np
 
 from cnnlab.atomic import atomic_write
 
-#: Bump when the decoding changes, so that old cache entries are not reused.
-DECODER_VERSION = 1
+#: Bump when the decoding changes, so that old cache entries are not reused
+#: (2: 16-bit images scaled to 8 bits, no longer clipped).
+DECODER_VERSION = 2
 
 
 def _fingerprint(path: Path) -> dict:
@@ -42,15 +43,19 @@ def cache_path(cache_root: Path, path: Path, options: dict) -> Path:
     return cache_root / "decoded" / f"{stem}-{digest}.npz"
 
 
-def load_cached(path: Path) -> dict[str, np.ndarray] | None:
-    """The cached arrays, or None if absent or unreadable (a broken entry is rebuilt)."""
+def load_cached(path: Path, keys: tuple[str, ...] = ()) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None if absent, unreadable (truncated, garbage) or lacking one of
+    ``keys``: a broken entry is rebuilt (and replaces the broken one)."""
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError):
+            arrays = {k: data[k] for k in data.files}
+    except Exception:  # noqa: BLE001 (numpy and zipfile raise many types for a damaged file)
         return None
+    if any(k not in arrays for k in keys):
+        return None
+    return arrays
 
 
 def save_cached(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -60,6 +60,9 @@ class DataConfig(Section):
     layout: Literal["auto", "nchw", "nhwc"] = Field(
         "auto", description="axis order of .npz/HDF5 image arrays; auto: channels are the smaller of axes 1 and 3")
     cache: bool = Field(True, description="cache decoded image folders as .npz in the data cache")
+    hdf5_links: bool = Field(
+        False, description="follow soft and external links and virtual or external-storage datasets in "
+                           "an HDF5 file (refused by default, like links in archives)")
     jet_prep: list[str] | None = Field(
         None, description="jets sources: jet-image preprocessing in order, from centre | rotate | "
                           "flip | normalise (last); None = the source's own (jets: [], jets-aligned: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from cnnlab.errors import DataError
@@ -54,6 +55,11 @@ class DatasetSplits:
         return len(self.classes)
 
     def check_labels(self, name: str) -> None:
+        """The checks every source ends with: both splits non-empty, labels within the classes,
+        every class (so every test class) present in train, float pixels finite."""
+        for split_name in ("train", "test"):
+            if len(getattr(self, split_name)) == 0:
+                raise DataError(f"{name}: the {split_name} split is empty (0 examples)")
         for split_name in ("train", "val", "test"):
             split = getattr(self, split_name)
             if split is None or len(split) == 0:
@@ -61,7 +67,32 @@ class DatasetSplits:
             lo, hi = int(split.labels.min()), int(split.labels.max())
             if lo < 0 or hi >= self.num_classes:
                 raise DataError(f"{name}: {split_name} labels span {lo}..{hi} but there are "
-                                f"{self.num_classes} classes ({', '.join(self.classes)})")
+                                f"{self.num_classes} classes ({_listed(self.classes)})")
+        present = torch.bincount(self.train.labels, minlength=self.num_classes) > 0
+        if not bool(present.all()):
+            absent = [self.classes[i] for i in torch.nonzero(~present).flatten().tolist()]
+            in_test = sorted(set(self.test.labels.unique().tolist()) & {self.classes.index(c) for c in absent})
+            why = (f"test labels {_listed([self.classes[i] for i in in_test])} never occur in train" if in_test
+                   else "labels out of range or a class missing")
+            raise DataError(f"{name}: {len(absent)} of {self.num_classes} classes have no training "
+                            f"example ({_listed(absent)}): {why}; every class must be in the train split")
+        for split_name in ("train", "test"):
+            images = getattr(self, split_name).images
+            if isinstance(images, torch.Tensor) and images.is_floating_point() and not bool(torch.isfinite(images).all()):
+                bad = int(torch.nonzero(~torch.isfinite(images.flatten(1)).all(1))[0])
+                raise DataError(f"{name}: {split_name} image {bad} has a non-finite pixel value "
+                                f"(NaN or infinite{'' if images.dtype == torch.float64 else ', or too large for float32'})")
+
+
+def infer_classes(*labels) -> list[str]:
+    """``0 .. max label`` as class names (for sources that store no names)."""
+    top = max((int(np.max(y)) for y in labels if len(y)), default=-1)
+    return [str(i) for i in range(top + 1)]
+
+
+def _listed(names, limit: int = 10) -> str:
+    names = list(names)
+    return ", ".join(map(str, names[:limit])) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def split_validation(splits: DatasetSplits, val_size: int, seed: int) -> DatasetSplits:

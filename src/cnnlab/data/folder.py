@@ -166,7 +166,9 @@ def folder_source(cfg: DataConfig) -> DatasetSplits:
     arrays = None
     entry = cache_path(cache_dir(), path, {"channels": cfg.channels}) if cfg.cache else None
     if entry is not None:
-        arrays = load_cached(entry)
+        arrays = load_cached(entry, ("images", "labels", "split", "classes"))
+        if arrays is not None and not (len(arrays["images"]) == len(arrays["labels"]) == len(arrays["split"])):
+            arrays = None  # an entry that does not hold together is rebuilt
     if arrays is None:
         arrays = read_image_tree(path, cfg.channels)
         if entry is not None:

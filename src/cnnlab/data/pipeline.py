@@ -32,8 +32,19 @@ def make_preprocess(cfg: DataConfig, channels: int | None = None):
 
 
 def fit_preprocess(cfg: DataConfig, splits: DatasetSplits):
-    """Build the preprocessing pipeline and fit it on the training split only."""
-    return make_preprocess(cfg, splits.input_shape[0]).fit(splits.train.images)
+    """Build the preprocessing pipeline and fit it on the training split only; a DataError if
+    what it makes of the first training images is not finite (values that overflow float32:
+    the loss would be NaN at the first step, whatever the learning rate)."""
+    preprocess = make_preprocess(cfg, splits.input_shape[0]).fit(splits.train.images)
+    sample = splits.train.images[:256]
+    with torch.no_grad():
+        out = preprocess(sample)
+    if not bool(torch.isfinite(out).all()):
+        peak = float(sample.double().abs().max())
+        raise DataError(f"data.normalize: the training images are not finite after preprocessing "
+                        f"({cfg.normalize}); their values reach {peak:.3g}, which overflows float32 "
+                        "arithmetic: rescale the data (e.g. to 0..1) before training")
+    return preprocess
 
 
 def build_train_loader(cfg: DataConfig, data: ArrayDataset, batch_size: int, preprocess,

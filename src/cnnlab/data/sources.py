@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from cnnlab.data.config import DataConfig
-from cnnlab.data.dataset import ArrayDataset, DatasetSplits
+from cnnlab.data.dataset import ArrayDataset, DatasetSplits, infer_classes
 from cnnlab.data.download import download
-from cnnlab.data.idx import parse_idx, read_idx, read_payload, sha256
+from cnnlab.data.idx import read_idx, sha256
 from cnnlab.errors import DataError
 from cnnlab.registry import Registry
 
@@ -100,18 +100,21 @@ def _splits_from_idx(arrays, name: str, classes: list[str] | None = None) -> Dat
             raise DataError(f"{name}: {split} images must have 3 (N,H,W) or 4 (N,H,W,C) dims, got {x.shape}")
         if len(x) != len(y):
             raise DataError(f"{name}: {len(x)} {split} images but {len(y)} labels")
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{name}: {split} labels must be one integer per image, got shape "
+                            f"{y.shape} dtype {y.dtype}")
     if train_x.shape[1:] != test_x.shape[1:]:
         raise DataError(f"{name}: train images are {train_x.shape[1:]} but test images {test_x.shape[1:]}")
 
     def to_nchw(x: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.array(x, copy=True))
+        # uint8 stays uint8; the other IDX types (int8/16/32, float32/64) become float32
+        t = torch.from_numpy(np.array(x, copy=True, dtype=None if x.dtype == np.uint8 else np.float32))
         return t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
 
-    num_classes = int(max(train_y.max(), test_y.max())) + 1
     splits = DatasetSplits(
         train=ArrayDataset(to_nchw(train_x), torch.from_numpy(train_y.astype(np.int64, copy=True))),
         test=ArrayDataset(to_nchw(test_x), torch.from_numpy(test_y.astype(np.int64, copy=True))),
-        classes=classes or [str(i) for i in range(num_classes)],
+        classes=classes or infer_classes(train_y, test_y),
     )
     splits.check_labels(name)
     return splits

@@ -81,6 +81,9 @@ def generate_file(path: str | Path, n_jets: int, settings: JetSettings, seed: in
             raise
         except BaseException:
             bar.close()
+            if out.n_blocks == 0:  # e.g. a bad --pythia setting: leave no empty file behind
+                out.close()
+                Path(path).unlink(missing_ok=True)
             raise
         seconds = time.perf_counter() - started
         made = out.n_jets - before_jets

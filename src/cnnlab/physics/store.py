@@ -71,6 +71,12 @@ class JetFile:
                 raise DataError(f"{path}: cannot be opened as HDF5 ({exc}); it is not a jets file "
                                 "or is corrupt. Delete it or choose another --out.") from None
             f = cls(h5, path)
+            if h5.attrs.get("format") == FORMAT and int(h5.attrs.get("n_blocks", -1)) == 0:
+                # nothing committed (a run that failed or was killed before its first block):
+                # the file holds no sample, so it is made anew with the settings asked now
+                h5.close()
+                path.unlink()
+                return cls.open(path, settings, seed, versions)
             f._check_compatible(settings, seed)
             f._cut_to_committed()
             return f

@@ -11,6 +11,7 @@ plot and the table of final numbers (seeds/000 fig. 2.8, "All results").
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from html import escape
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from cnnlab.errors import UserError
 from cnnlab.report.collect import RunData, collect_run
 from cnnlab.report.figures import RUN_FIGURES, error_comparison
 from cnnlab.report.html import figure_html, findings_html, page, results_table
@@ -53,6 +55,11 @@ def run_section(run: RunData) -> tuple[str, int]:
 
 def build_report(run_dirs: list[str | Path], out: str | Path, *, checkpoint: str = "best",
                  device: str = "auto", show_progress: bool = False) -> Report:
+    out = Path(out)
+    folder = next((p for p in (out.parent, *out.parent.parents) if p.exists()), Path("."))
+    if not folder.is_dir() or not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise UserError(f"{out if out.exists() else folder}: cannot write the report there "
+                        "(not a writable folder); give --out FILE.html elsewhere")
     runs = []
     for path in tqdm(run_dirs, desc="evaluating runs", unit="run", file=sys.stderr, disable=not show_progress):
         runs.append(collect_run(path, checkpoint, device))

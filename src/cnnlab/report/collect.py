@@ -68,6 +68,18 @@ def collect_run(path: str | Path, checkpoint: str = "best", device: str = "auto"
                               "empty); nothing to report")
     trained, splits, test = evaluate_trained(run.path, checkpoint, device)
     sanity_path = run.path / "sanity.json"
-    sanity = json.loads(sanity_path.read_text()) if sanity_path.is_file() else None
+    sanity = read_json(sanity_path) if sanity_path.is_file() else None
     return RunData(run.path, run.path.name, metrics, read_layers(run.path / LAYERS_FILE), sanity,
                    trained, test, splits.test.images.cpu(), test_features=splits.extras.get("test"))
+
+
+def read_json(path: Path) -> dict:
+    """A run's JSON file (sanity.json); a CheckpointError naming it if it is damaged."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot be read as JSON ({getattr(exc, 'strerror', None) or exc}); "
+                              "delete it to report without the sanity checks") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: not a JSON object; delete it to report without the sanity checks")
+    return data

@@ -8,6 +8,9 @@ any moment leaves either the previous checkpoint or the new one, never a torn fi
 
 from __future__ import annotations
 
+import errno
+import pickle
+import shutil
 from pathlib import Path
 
 import torch
@@ -19,8 +22,16 @@ FORMAT = "cnnlab-checkpoint/1"
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
-    with atomic_write(path) as f:
-        torch.save({"format": FORMAT, **state}, f)
+    """Write ``state`` atomically; a failed write (full disk, read-only folder) is an OSError
+    naming ``path``, which still holds the previous checkpoint if there was one."""
+    try:
+        with atomic_write(path) as f:
+            torch.save({"format": FORMAT, **state}, f)
+    except RuntimeError as exc:  # torch's writer reports the failed write as "enforce fail at ..."
+        full = shutil.disk_usage(path.parent).free < (1 << 20)
+        raise OSError(errno.ENOSPC if full else errno.EIO,
+                      "no space left on device" if full else f"write failed ({str(exc).splitlines()[0][:120]})",
+                      str(path)) from None
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
@@ -28,9 +39,22 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise CheckpointError(f"{path}: no checkpoint there")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises several types for damaged or unsafe files
+    except pickle.UnpicklingError as exc:
+        # torch's message goes on to suggest weights_only=False: the way to run the file's code.
+        # Only what its unpickler objected to is kept.
+        text = str(exc)
+        text = text.rpartition("trusted source.")[2] or text
+        text = text.rpartition("WeightsUnpickler error:")[2] or text
+        reason = " ".join(text.partition("Check the documentation")[0].split())
+        if "global" in reason.lower():
+            raise CheckpointError(f"{path}: refused: it refers to Python code ({reason[:200]}), which could "
+                                  "run when loaded; cnnlab checkpoints hold only tensors and plain data") from None
+        raise CheckpointError(f"{path}: not a readable cnnlab checkpoint ({reason[:200] or 'not a pickle'}); "
+                              "the file is truncated or corrupt, or not a checkpoint") from None
+    except Exception as exc:  # torch raises several types for damaged files
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise CheckpointError(f"{path}: not a readable cnnlab checkpoint ({exc.__class__.__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+                              f"{first}); the file is truncated or corrupt") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cnnlab checkpoint (format {state.get('format') if isinstance(state, dict) else '?'})")
     return state

@@ -84,24 +84,25 @@ def evaluate_run(run_dir: str | Path, checkpoint: str = "best", device: str = "a
 
 
 def load_image(path: str | Path, input_shape: tuple[int, int, int]) -> torch.Tensor:
-    """Decode a PNG/JPEG with Pillow into a 1 x C x H x W uint8 tensor of the model's shape."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode an image file into a 1 x C x H x W uint8 tensor of the model's shape, as the folder
+    source decodes (16-bit scaled, decompression bombs refused), resized if its size differs."""
+    from PIL import Image
+
+    from cnnlab.data.decode import MODES, decode_image
 
     channels, height, width = input_shape
-    mode = {1: "L", 3: "RGB"}.get(channels)
-    if mode is None:
+    if channels not in MODES:
         raise DataError(f"{path}: the model takes {channels}-channel input; images can only be "
-                        "predicted for 1- or 3-channel models")
+                        f"predicted for {', '.join(map(str, MODES))}-channel models")
     try:
-        with Image.open(path) as image:
-            image = image.convert(mode)
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: no such image file") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from None
-    tensor = torch.from_numpy(array.copy())
-    tensor = tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-    return tensor.unsqueeze(0)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
+    array = decode_image(data, str(path), channels)
+    if array.shape[:2] != (height, width):
+        image = Image.fromarray(array[:, :, 0] if channels == 1 else array, MODES[channels])
+        array = np.asarray(image.resize((width, height), Image.BILINEAR), dtype=np.uint8)
+        array = array[:, :, None] if array.ndim == 2 else array
+    return torch.from_numpy(array.transpose(2, 0, 1).copy()).unsqueeze(0)

@@ -23,6 +23,7 @@ run started with is never lost; ``config.yaml`` always holds the config now in f
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -30,11 +31,12 @@ import yaml
 
 from cnnlab.atomic import atomic_write
 from cnnlab.config import ExperimentConfig, build_config, merge, overrides_to_dict
-from cnnlab.errors import ConfigError
+from cnnlab.errors import CheckpointError, ConfigError
 from cnnlab.train.checkpoint import load_checkpoint
 from cnnlab.train.rundir import RunDir
 from cnnlab.train.experiment import build_experiment
 from cnnlab.train.trainer import Trainer
+from cnnlab.yamlio import read_yaml_file
 
 #: key prefixes a resume may not change, with the reason shown to the user
 REFUSED = {
@@ -89,7 +91,7 @@ def check_changes(changes: dict[str, tuple], state: dict, origin: str) -> None:
 def record(run: RunDir, old: ExperimentConfig, new: ExperimentConfig, overrides, changes, state) -> None:
     """Write the new config and append to the run's resume history (both atomically)."""
     path = run.path / HISTORY_FILE
-    history = yaml.safe_load(path.read_text()) if path.is_file() else None
+    history = read_yaml_file(path, CheckpointError) if path.is_file() else None
     if not isinstance(history, dict):
         history = {"original": old.to_dict(), "resumes": []}
     history["resumes"].append({
@@ -110,11 +112,13 @@ def resume_run(path: str | Path, overrides=(), **trainer_options):
     new = build_config(merge(old.to_dict(), extra), f"{run.config_path} + overrides") if extra else old
     checkpoint = run.checkpoint("last")
     if not checkpoint.is_file():
-        from cnnlab.errors import CheckpointError
-
         raise CheckpointError(f"{run.path}: has no checkpoint yet (the run stopped before its first "
                               "epoch ended); start it again instead")
     state = load_checkpoint(checkpoint, "cpu")
+    for folder in (run.path, checkpoint.parent):
+        if not os.access(folder, os.W_OK):
+            raise CheckpointError(f"{folder}: is not writable, and resuming writes the run's checkpoints, "
+                                  "metrics.csv and train.log there; fix its permissions (or copy the run)")
     changes = changed_keys(old, new)
     check_changes(changes, state, str(run.path))
     # Not model.init_from again: the checkpoint has the weights, and the source may be gone.

@@ -13,11 +13,10 @@ import shutil
 import time
 from pathlib import Path
 
-import yaml
-
 from cnnlab.atomic import atomic_write
-from cnnlab.errors import CheckpointError
+from cnnlab.errors import CheckpointError, ConfigError
 from cnnlab.train.checkpoint import save_checkpoint  # noqa: F401  (re-exported for callers)
+from cnnlab.yamlio import read_yaml_file
 
 METRIC_COLUMNS = ["epoch", "step", "train_loss", "train_total_loss", "train_acc",
                   "val_loss", "val_acc", "lr", "seconds"]
@@ -46,8 +45,11 @@ class RunDir:
     # -- creation / opening ---------------------------------------------------------------
     @classmethod
     def create(cls, runs_dir: str | Path, name: str, config_yaml: str) -> "RunDir":
+        runs = Path(runs_dir)
+        if runs.exists() and not runs.is_dir():
+            raise ConfigError(f"runs_dir={runs_dir}: is a file, not a folder; give runs_dir=FOLDER")
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = Path(runs_dir) / f"{name}-{stamp}"
+        base = runs / f"{name}-{stamp}"
         path, n = base, 1
         while path.exists():
             n += 1
@@ -80,20 +82,36 @@ class RunDir:
         return run
 
     def read_config(self) -> dict:
-        try:
-            data = yaml.safe_load(self.config_path.read_text())
-        except yaml.YAMLError as exc:
-            raise CheckpointError(f"{self.config_path}: unreadable ({exc})") from None
+        data = read_yaml_file(self.config_path, CheckpointError)
         if not isinstance(data, dict):
             raise CheckpointError(f"{self.config_path}: not a config mapping")
         return data
 
     # -- metrics --------------------------------------------------------------------------
     def read_metrics(self) -> list[dict]:
-        if not self.metrics_path.is_file():
+        """metrics.csv's rows; a CheckpointError naming the file (and line) if it is damaged."""
+        path = self.metrics_path
+        if not path.is_file():
             return []
-        with self.metrics_path.open(newline="") as f:
-            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        try:
+            with path.open(newline="", encoding="utf-8") as f:
+                raw = list(csv.DictReader(f))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise CheckpointError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+        rows = []
+        for line, row in enumerate(raw, start=2):
+            if None in row:  # more fields than the header names
+                raise CheckpointError(f"{path}: line {line} has more fields than the header; the file is "
+                                      "damaged (it is rewritten whole after every epoch)")
+            rows.append({k: _number(v) for k, v in row.items()})
+        for line, row in enumerate(rows, start=2):
+            bad = [k for k in METRIC_COLUMNS if k in row and row[k] is not None
+                   and not isinstance(row[k], (int, float))]
+            if not isinstance(row.get("epoch"), int) or bad:
+                what = ", ".join(f"{k}={row[k]!r}" for k in bad[:3]) if bad else f"epoch={row.get('epoch')!r}"
+                raise CheckpointError(f"{path}: line {line} is not a metrics row ({what}); the file is "
+                                      "damaged (it is rewritten whole after every epoch)")
+        return rows
 
     def write_metrics(self, rows: list[dict]) -> None:
         """Rewrite metrics.csv (rows may carry extra columns after the standard ones)."""

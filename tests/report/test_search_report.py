@@ -47,6 +47,15 @@ def test_report_of_a_study(study, capsys):
     assert len(links) == 6 and all((study / link).exists() for link in links)  # each trial's run directory
 
 
+def test_figures_are_also_written_as_png_files(study, tmp_path):
+    from PIL import Image
+
+    assert main(["report", str(study), "--out", str(tmp_path / "r.html"), "--figures", str(tmp_path / "figs")]) == 0
+    files = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert files == ["stage1-best-so-far.png", "stage1-metric.png", "stage1-pairs.png"]
+    assert all(Image.open(tmp_path / "figs" / f).size[0] > 300 for f in files)
+
+
 def test_report_json_and_bad_directories(study, tmp_path, capsys):
     assert main(["report", str(study), "--json", "--out", str(tmp_path / "r.html")]) == 0
     data = json.loads(capsys.readouterr().out)

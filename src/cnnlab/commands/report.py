@@ -31,6 +31,7 @@ def add_arguments(p) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print the output path and final numbers as JSON")
     p.add_argument("--storage", help="a search study kept in a database: its Optuna storage URL")
+    p.add_argument("--figures", metavar="DIR", help="a search's report: also write each plot as a PNG in DIR")
 
 
 def run(args) -> int:
@@ -58,7 +59,7 @@ def _search_report(args) -> int:
 
     if len(args.run_dirs) != 1:
         raise UserError("a search's study directory is reported on its own: give one STUDY_DIR")
-    report = build_search_report(args.run_dirs[0], args.out, storage=args.storage)
+    report = build_search_report(args.run_dirs[0], args.out, storage=args.storage, figures_dir=args.figures)
     if args.json:
         emit_json(report.to_dict())
     else:

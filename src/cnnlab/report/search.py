@@ -200,7 +200,11 @@ def _fmt(value) -> str:
     return f"{value:.4e}" if isinstance(value, float) else str(value)
 
 
-def stage_section(search: Search, stage: StageData, out_dir: Path) -> tuple[str, int]:
+FIGURE_FILES = ("pairs", "metric", "best-so-far")
+
+
+def stage_section(search: Search, stage: StageData, out_dir: Path,
+                  figures_dir: Path | None = None) -> tuple[str, int]:
     spec = search.spec
     states = [t.state for t in stage.trials]
     parts = [f'<h2 id="stage{stage.index + 1}">Stage {stage.index + 1}</h2>',
@@ -219,13 +223,17 @@ def stage_section(search: Search, stage: StageData, out_dir: Path) -> tuple[str,
         "<ul>" + "".join(f'<li class="warn">{escape(w.message())}</li>' for w in warnings) + "</ul>"
         if warnings else '<p class="ok">No best value lies in the outer 10% of its range.</p>'))
     shown = 0
-    for title, fig, caption in [
+    for shown_index, (title, fig, caption) in enumerate([
             ("Pairs of parameters", pair_scatters(spec, stage),
              "One point per complete trial, colour = the metric, the best trial starred (seeds/002's scatter)."),
             (f"{spec.metric} against each parameter", metric_vs_params(spec, stage), ""),
-            ("Best so far", best_so_far(spec, stage), "Each trial's metric and the best up to it.")]:
+            ("Best so far", best_so_far(spec, stage), "Each trial's metric and the best up to it.")]):
         parts.append(f"<h3>{escape(title)}</h3>")
         parts.append(figure_html(title, fig, caption, "not enough complete trials"))
+        if fig is not None and figures_dir is not None:  # also as PNG files, for slides and READMEs
+            figures_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_write(figures_dir / f"stage{stage.index + 1}-{FIGURE_FILES[shown_index]}.png") as f:
+                fig.savefig(f, format="png", dpi=90, facecolor="white")
         shown += fig is not None
     parts.append("<h3>Top trials</h3>" + _top_table(spec, stage, search.dir, out_dir))
     found = importances(stage, search.study(stage.index, stage.params))
@@ -249,7 +257,9 @@ class SearchReport:
 
 
 def build_search_report(study_dir: str | Path, out: str | Path | None = None,
-                        storage: str | None = None) -> SearchReport:
+                        storage: str | None = None, figures_dir: str | Path | None = None) -> SearchReport:
+    """The page of the study in ``study_dir`` (default ``STUDY_DIR/report.html``); with
+    ``figures_dir`` each plot is also written there as ``stageS-pairs.png`` (-metric, -best-so-far)."""
     study_dir = Path(study_dir)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "using an existing study" per stage
     search = open_search(study_dir, storage)
@@ -270,7 +280,7 @@ def build_search_report(study_dir: str | Path, out: str | Path | None = None,
                 + "</p>")
     figures = 0
     for stage in stages:
-        html, shown = stage_section(search, stage, out.parent)
+        html, shown = stage_section(search, stage, out.parent, Path(figures_dir) if figures_dir else None)
         body.append(html)
         figures += shown
     with atomic_write(out, "w") as f:

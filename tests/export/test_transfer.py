@@ -94,7 +94,7 @@ def test_bad_sources_and_patterns_name_the_key(digits, pretrained_run, tmp_path,
         build_experiment(cfg)
 
 
-def test_resume_does_not_read_the_source_and_refuses_to_change_it(digits, pretrained_run, tmp_path):
+def test_resume_does_not_read_the_source_and_refuses_to_change_it(digits, pretrained_run, tmp_path, capsys):
     import shutil
 
     source = tmp_path / "source"
@@ -106,5 +106,7 @@ def test_resume_does_not_read_the_source_and_refuses_to_change_it(digits, pretra
     trainer = resume_run(run_dir, ["train.epochs=2"], **QUIET)
     assert trainer.experiment.init_report is None and trainer.experiment.frozen == ["conv1"]
     trainer.fit()
-    for change in ("model.init_from=/elsewhere", "model.freeze=[]"):
+    for change, why in (("model.init_from=/elsewhere", "init_from only sets where a new run starts"),
+                        ("model.freeze=[]", "start a new run with model.init_from=THIS_RUN")):
         assert main(["train", "--resume", str(run_dir), "--quiet", change]) == 2
+        assert why in capsys.readouterr().err

@@ -93,17 +93,20 @@ def test_report_of_two_runs_has_every_element_and_only_valid_images(runs, tmp_pa
     for title in ("All results", "Loss per epoch", "Train vs validation error", "Learning rate",
                   "Per-layer gradient norms and update ratios", "Dead and saturated units",
                   "First-layer filters", "Feature maps of one test image", "Confusion matrix",
-                  "Most confidently wrong test images", "ROC curve", "Sanity checks at the start"):
+                  "Most confidently wrong test images", "ROC curve", "Sanity checks at the start",
+                  "What filters respond to: maximising inputs and top-9 training patches",
+                  "Saliency map of the example image"):
         assert title in html
     images = embedded_images(html)
-    # lenet: 9 of the 10 plots (no ROC); binary: ROC but no feature maps (an fc net), and the
-    # mistakes only if it makes any (zeros vs ones is easy); + the comparison plot
+    # lenet: 11 of the 12 plots (no ROC); binary: ROC but no feature maps and no filter responses
+    # (an fc net), and the mistakes only if it makes any (zeros vs ones is easy); + the comparison plot
     binary_mistakes = result["runs"][1]["test_error"] > 0
-    assert len(images) == result["figures"] == 9 + 8 + binary_mistakes + 1
+    assert len(images) == result["figures"] == 11 + 9 + binary_mistakes + 1
     for image in images:
         assert image.shape[0] > 100 and image.shape[1] > 100
         assert not blank(image)
     assert "not shown (the network has no convolutional feature maps)" in html
+    assert "not shown (the network has no conv layers)" in html
     assert "not shown (ROC needs a two-class problem)" in html
     assert ("not shown (no test image is misclassified)" in html) != binary_mistakes
     # the "All results" table: one row per run with the test error of `cnnlab evaluate`

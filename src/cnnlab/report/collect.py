@@ -15,6 +15,14 @@ from cnnlab.train.evaluation import SplitResult
 from cnnlab.train.inference import TrainedModel
 from cnnlab.train.rundir import RunDir
 
+TRAIN_SAMPLE = 1000  # training images kept for the top-9 patches of each filter
+
+
+def training_sample(images: torch.Tensor, n: int = TRAIN_SAMPLE) -> torch.Tensor:
+    """``n`` training images drawn with a fixed seed (splits may be sorted by class), CPU."""
+    index = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n].sort().values
+    return images[index.to(images.device)].cpu()
+
 
 @dataclass
 class RunData:
@@ -28,6 +36,7 @@ class RunData:
     test_images: torch.Tensor           # stored format (uint8 N x C x H x W), CPU
     extra: dict = field(default_factory=dict)
     test_features: dict | None = None   # per-example side data of the test split (jet features)
+    train_images: torch.Tensor | None = None  # a seeded sample of the training images (stored format, CPU): filter patches
 
     @property
     def cfg(self):
@@ -70,7 +79,8 @@ def collect_run(path: str | Path, checkpoint: str = "best", device: str = "auto"
     sanity_path = run.path / "sanity.json"
     sanity = read_json(sanity_path) if sanity_path.is_file() else None
     return RunData(run.path, run.path.name, metrics, read_layers(run.path / LAYERS_FILE), sanity,
-                   trained, test, splits.test.images.cpu(), test_features=splits.extras.get("test"))
+                   trained, test, splits.test.images.cpu(), test_features=splits.extras.get("test"),
+                   train_images=training_sample(splits.train.images))
 
 
 def read_json(path: Path) -> dict:

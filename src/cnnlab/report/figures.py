@@ -15,6 +15,7 @@ from matplotlib.ticker import MaxNLocator
 from cnnlab.metrics import auc, roc_curve
 from cnnlab.monitor.visual import feature_maps, image_grid, to_display
 from cnnlab.monitor.visual import first_layer_filters as first_layer_weights
+from cnnlab.report.responses import example_saliency, filter_responses as response_data
 from cnnlab.report.collect import RunData
 
 HEALTHY_UPDATE_RATIO = 1e-3
@@ -164,6 +165,45 @@ def feature_map_grid(run: RunData, channels: int = 12) -> Figure | None:
     return fig
 
 
+def filter_responses(run: RunData) -> Figure | None:
+    """Per conv layer, its most active filters: the input that maximises each filter's mean
+    activation (gradient ascent from seeded noise, L2 decay and jitter; Yosinski et al. 2015) and
+    the 9 training patches, each the unit's receptive field, that activate it most (seeds/004)."""
+    found = response_data(run)
+    if not found:
+        return None
+    per_layer = max(len(layer["filters"]) for layer in found)
+    fig = Figure(figsize=(2.0 * per_layer * 2, 2.1 * len(found)), layout="constrained")
+    panels = fig.subfigures(len(found), 2 * per_layer, squeeze=False)
+    for r, layer in enumerate(found):
+        for c in range(2 * per_layer):
+            panels[r, c].subplots().set_axis_off()
+        for c, item in enumerate(layer["filters"]):
+            left, right = panels[r, 2 * c].axes[0], panels[r, 2 * c + 1].axes[0]
+            left.imshow(to_display(item["maximizer"][None])[0], interpolation="nearest")
+            left.set_title(f"{layer['name']} filter {item['filter']}\nmax input", fontsize=7)
+            right.imshow(image_grid(to_display(item["patches"]), columns=3), interpolation="nearest")
+            right.set_title(f"top 9 patches ({item['patches'].shape[-1]}px field)", fontsize=7)
+    return fig
+
+
+def saliency_map(run: RunData) -> Figure | None:
+    """The example test image (the feature maps' one) and its saliency, |d score / d pixel| maxed
+    over channels for the predicted class (Simonyan et al. 2014): the pixels the score depends on."""
+    found = example_saliency(run)
+    if found is None:
+        return None
+    smap, label = found
+    fig, axes = _axes(width=6, height=3.2, ncols=2)
+    axes[0].imshow(to_display(run.test_images[:1])[0], interpolation="nearest")
+    axes[0].set_title(f"test image ({run.classes[int(run.test.labels[0])]})", fontsize=9)
+    axes[1].imshow(smap.numpy(), cmap="hot", interpolation="nearest")
+    axes[1].set_title(f"saliency for '{run.classes[label]}'", fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+    return fig
+
+
 def confusion_matrix(run: RunData) -> Figure:
     n = len(run.classes)
     cm = run.test.confusion_matrix(n).numpy()
@@ -277,6 +317,10 @@ RUN_FIGURES: tuple[FigureSpec, ...] = (
                "the first layer is neither a conv layer nor an fc layer on the image"),
     FigureSpec("feature_maps", "Feature maps of one test image", feature_map_grid,
                "the network has no convolutional feature maps"),
+    FigureSpec("filter_responses", "What filters respond to: maximising inputs and top-9 training patches",
+               filter_responses, "the network has no conv layers"),
+    FigureSpec("saliency", "Saliency map of the example image", saliency_map,
+               "the first test image's class score has no gradient"),
     FigureSpec("confusion", "Confusion matrix", confusion_matrix, ""),
     FigureSpec("mistakes", "Most confidently wrong test images", confident_mistakes,
                "no test image is misclassified"),

@@ -33,19 +33,19 @@ from cnnlab.atomic import atomic_write
 from cnnlab.config import ExperimentConfig, build_config, merge, overrides_to_dict
 from cnnlab.errors import CheckpointError, ConfigError
 from cnnlab.train.checkpoint import load_checkpoint
-from cnnlab.train.rundir import RunDir
 from cnnlab.train.experiment import build_experiment
+from cnnlab.train.rundir import RunDir
 from cnnlab.train.trainer import Trainer
 from cnnlab.yamlio import read_yaml_file
 
 #: key prefixes a resume may not change, with the reason shown to the user
 REFUSED = {
-    "data.": "the data and its preprocessing are part of what the checkpoint learned",
-    "model.": "the checkpoint's weights are for the run's own architecture",
     "model.init_from": "the run's weights come from its own checkpoint; init_from only sets where a new "
                        "run starts (start one with model.init_from=THIS_RUN)",
     "model.freeze": "the optimizer's state covers the layers that were trainable; to train other layers, "
                     "start a new run with model.init_from=THIS_RUN",
+    "data.": "the data and its preprocessing are part of what the checkpoint learned",
+    "model.": "the checkpoint's weights are for the run's own architecture",
     "optim.name": "the optimizer's saved state belongs to its update rule",
     "train.batch_size": "the schedule and the epoch's batches are laid out for the run's batch size",
     "seed": "the run's shuffling and augmentation follow its seed",

@@ -56,16 +56,15 @@ def test_two_machines_complete_every_trial_once(tiny_mnist_dir, tmp_path, fresh_
 
 
 def test_a_killed_worker_trial_is_retried_by_the_heartbeat(tiny_mnist_dir, tmp_path, fresh_database):
-    path = search_file(tmp_path, tiny_mnist_dir, trials=3)
-    slow = ["train.epochs=10"]  # trials of several seconds, so the kill lands mid-trial
-    victim = _worker(path, tmp_path / "victim", fresh_database, "--heartbeat", "1", *slow)
+    path = search_file(tmp_path, tiny_mnist_dir, trials=3, epochs=10)  # seconds per trial: killed mid-trial
+    victim = _worker(path, tmp_path / "victim", fresh_database, "--heartbeat", "1")
     deadline = time.time() + 120
     while not [r for r in _records(tmp_path / "victim") if r and r["state"] == "running"] and time.time() < deadline:
         time.sleep(0.05)
     victim.kill()  # SIGKILL mid-trial: no cleanup, the trial stays RUNNING in the database
     victim.wait()
     (killed,) = [r for r in _records(tmp_path / "victim") if r["state"] == "running"]
-    survivor = _worker(path, tmp_path / "survivor", fresh_database, "--heartbeat", "1", *slow)
+    survivor = _worker(path, tmp_path / "survivor", fresh_database, "--heartbeat", "1")
     out = survivor.communicate(timeout=400)[0]
     assert survivor.returncode == 0, out
     trials = {t.number: t for t in _trials(fresh_database)}

@@ -21,7 +21,8 @@ import yaml
 from cnnlab.cli import main
 from cnnlab.config import load_config
 from cnnlab.errors import UserError
-from cnnlab.search.runner import Search, run_search
+from cnnlab.search.runner import run_search
+from cnnlab.search.study import Search
 from cnnlab.search.spec import load_search
 from cnnlab.search.trial import run_trial
 
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 QUIET = dict(echo=lambda line: None, progress=False)
 
 
-def search_file(folder: Path, tiny_mnist_dir: Path, trials: int = 4, extra: str = "") -> Path:
+def search_file(folder: Path, tiny_mnist_dir: Path, trials: int = 4, extra: str = "", epochs: int = 1) -> Path:
     text = textwrap.dedent(f"""
         base: lenet5-mnist
         overrides: [model=logreg, data.source=idx, "data.path={tiny_mnist_dir}", data.val_size=500,
@@ -39,7 +40,7 @@ def search_file(folder: Path, tiny_mnist_dir: Path, trials: int = 4, extra: str 
         space:
           optim.lr: {{log_uniform: [1.0e-4, 1.0e-1]}}
           train.batch_size: {{choice: [25, 50]}}
-        stages: [{{trials: {trials}, train.epochs: 1}}]
+        stages: [{{trials: {trials}, train.epochs: {epochs}}}]
     """) + extra
     path = folder / "tiny.yaml"
     path.write_text(text)
@@ -184,10 +185,9 @@ def test_ctrl_c_stops_at_a_trial_boundary_and_a_rerun_finishes(tiny_mnist_dir, t
 def test_a_killed_search_is_continued_and_its_running_trial_rerun(tiny_mnist_dir, tmp_path):
     """The journal file has no heartbeat: a re-run finds the dead process's running trial, fails
     it and re-queues it with the same values."""
-    path = search_file(tmp_path, tiny_mnist_dir, trials=3)
+    path = search_file(tmp_path, tiny_mnist_dir, trials=3, epochs=10)  # seconds per trial: killed mid-trial
     study = tmp_path / "study"
-    command = [sys.executable, "-m", "cnnlab", "search", str(path), "--dir", str(study), "--quiet",
-               "train.epochs=10"]
+    command = [sys.executable, "-m", "cnnlab", "search", str(path), "--dir", str(study), "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline, running = time.time() + 120, []

@@ -25,7 +25,8 @@ from cnnlab.atomic import atomic_write
 from cnnlab.errors import UserError
 from cnnlab.report.html import figure_html, page
 from cnnlab.search.ranges import border_warnings
-from cnnlab.search.runner import Search, counted, ranked_trials, short_names
+from cnnlab.search.display import short_names
+from cnnlab.search.study import Search, counted, ranked_trials
 from cnnlab.search.spec import Param, SearchSpec
 
 

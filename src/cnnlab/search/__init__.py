@@ -3,7 +3,9 @@ coarse to fine in stages, warnings for best values on the border of their range;
 processes on one machine (a journal file) or many machines (a PostgreSQL database).
 
 :mod:`~cnnlab.search.spec` (the search file, torch-free) -> :mod:`~cnnlab.search.runner`
-(stages, workers, display) -> :mod:`~cnnlab.search.trial` (one trial = one run directory);
+(the whole search: ``best.yaml``, ``summary.json``) over :mod:`~cnnlab.search.study` (stages as
+Optuna studies, the worker loop), :mod:`~cnnlab.search.display` and :mod:`~cnnlab.search.workers`
+(``--workers N``) -> :mod:`~cnnlab.search.trial` (one trial = one run directory);
 :mod:`~cnnlab.search.engine` maps names onto Optuna's samplers, pruners and storages;
 :mod:`~cnnlab.search.ranges` reads a finished stage (border warnings, narrowing).
 """

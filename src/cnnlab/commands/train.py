@@ -33,6 +33,9 @@ def add_arguments(p) -> None:
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N (overrides the config's device)")
     p.add_argument("--json", action="store_true", help="print the final result as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--nproc", type=int, metavar="N",
+                   help="data-parallel training on N processes of this machine (starts torchrun; "
+                        "train.batch_size stays the global batch; see README 'Data-parallel training')")
 
 
 def split_args(items: list[str]) -> tuple[str | None, list[str]]:
@@ -51,6 +54,9 @@ def split_args(items: list[str]) -> tuple[str | None, list[str]]:
 
 def run(args) -> int:
     from cnnlab.train import resume_run, start_run
+
+    if args.nproc is not None:
+        return launch_torchrun(args.nproc)
 
     source, overrides = split_args(args.config)
     if args.device:
@@ -77,3 +83,28 @@ def run(args) -> int:
     if args.json:
         emit_json(result.to_dict())
     return 0
+
+
+def launch_torchrun(nproc: int, argv: list[str] | None = None) -> int:
+    """``cnnlab train --nproc N ARGS`` = ``torchrun --nproc_per_node N -m cnnlab train ARGS``."""
+    import os
+    import subprocess
+
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be at least 1, got {nproc}")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("--nproc is for starting torchrun; this process already runs under it")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    threads = max(1, (os.cpu_count() or 1) // nproc)  # oversubscribed threads slow every rank down
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(threads))}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "cnnlab", *rest]
+    return subprocess.call(command, env=env)

@@ -41,6 +41,8 @@ class Callback:
 
     #: the key of this callback's state in checkpoints; unique within a run
     name: str = ""
+    #: under DDP, run on every rank (a decision all ranks must share), not on rank 0 alone
+    all_ranks: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

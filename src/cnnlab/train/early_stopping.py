@@ -63,6 +63,8 @@ class EarlyStoppingConfig(Section):
 class EarlyStopping(Callback):
     """The callback. State (best value and epoch, patience counter, budget) resumes exactly."""
 
+    all_ranks = True  # under DDP every rank must stop at the same epoch (same val metrics: same decision)
+
     def __init__(self, cfg: EarlyStoppingConfig):
         self.cfg = cfg
         self.mode = resolve_mode(cfg.monitor, cfg.mode, f"{KEY}.monitor")

@@ -26,6 +26,7 @@ from cnnlab.models import build_model
 from cnnlab.optim import LRScheduler, build_optimizer
 from cnnlab.train.callbacks import Callback, build_callbacks, check_callbacks
 from cnnlab.train.device import resolve_device
+from cnnlab.train.distributed import Group, current_group
 from cnnlab.train.loss import Loss
 from cnnlab.train.speed import StepSettings, step_settings
 from cnnlab.train.transfer import InitReport, freeze, init_from
@@ -60,6 +61,7 @@ class Experiment:
     init_report: InitReport | None = None  # what model.init_from loaded (None: a fresh init)
     frozen: list[str] = field(default_factory=list)  # layers model.freeze froze
     speed: StepSettings | None = None  # memory format, autocast, loss scaler, compiled forward
+    group: Group = field(default_factory=Group)  # DDP ranks (train/distributed.py)
 
     @property
     def epochs(self) -> int:
@@ -76,7 +78,8 @@ def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
 
     ``pretrained=False`` skips ``model.init_from``: a resume, whose weights come from its own
     checkpoint (and whose source may be gone by then)."""
-    dev = torch.device(device) if device is not None else resolve_device(cfg.device)
+    group = current_group()  # torchrun's ranks (world 1 without torchrun)
+    dev = group.device(torch.device(device) if device is not None else resolve_device(cfg.device))
     splits = load_data(cfg.data, cfg.seed)
     preprocess = fit_preprocess(cfg.data, splits).to(dev)
     splits.train.images = to_storage(splits.train.images, cfg.data.device_dtype, dev)
@@ -88,7 +91,7 @@ def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
     report = init_from(model, cfg.model.init_from) if cfg.model.init_from and pretrained else None
     frozen = freeze(model, cfg.model.freeze)  # before the optimizer: frozen layers join no group
     model = model.to(dev)
-    speed = step_settings(cfg.train, cfg.optim, model, dev)  # layout (in place), precision, compile
+    speed = step_settings(cfg.train, cfg.optim, model, dev, group)  # layout (in place), precision, DDP, compile
     optimizer = build_optimizer(cfg.optim, model)
 
     tc = cfg.train
@@ -98,5 +101,12 @@ def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
     scheduler = LRScheduler(cfg.schedule, optimizer, steps_per_epoch, total_steps)
     loss = Loss(cfg.optim, loss_weights(cfg.data, splits, dev))  # data.balance: weight
     return Experiment(cfg, dev, splits, preprocess, model, optimizer, loader, scheduler, loss,
-                      check_callbacks(build_callbacks(cfg) + list(callbacks)), steps_per_epoch, total_steps,
-                      report, frozen, speed)
+                      on_this_rank(check_callbacks(build_callbacks(cfg) + list(callbacks)), group),
+                      steps_per_epoch, total_steps,
+                      report, frozen, speed, group)
+
+
+def on_this_rank(callbacks: list[Callback], group: Group) -> list[Callback]:
+    """Rank 0 runs every callback; the other ranks only those that must decide alike everywhere
+    (``all_ranks = True``: early stopping), so that files are written once."""
+    return callbacks if group.main else [cb for cb in callbacks if cb.all_ranks]

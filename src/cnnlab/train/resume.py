@@ -125,7 +125,7 @@ def resume_run(path: str | Path, overrides=(), **trainer_options):
     experiment = build_experiment(new, trainer_options.get("callbacks", ()), pretrained=False)
     trainer = Trainer(new, run, experiment=experiment, **trainer_options)
     trainer.load_state_dict(state, str(checkpoint))  # architecture and classes checked here
-    if changes:
+    if changes and trainer.group.main:  # DDP: rank 0 writes
         record(run, old, new, overrides, changes, state)
     note = f" with {', '.join(f'{k}={now!r}' for k, (_, now) in changes.items())}" if changes else ""
     trainer.say(f"resumed {run.path} after epoch {trainer.epoch} (step {trainer.step}){note}")

@@ -62,8 +62,11 @@ class StepSettings:
         return x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
 
 
-def step_settings(train_cfg, optim_cfg, model: nn.Module, device: torch.device) -> StepSettings:
-    """Apply the layout to ``model`` (in place) and build the step's settings."""
+def step_settings(train_cfg, optim_cfg, model: nn.Module, device: torch.device, group=None) -> StepSettings:
+    """Apply the layout to ``model`` (in place) and build the step's settings; with a
+    distributed ``group`` the forward module is DDP over ``model`` (:mod:`cnnlab.train.distributed`)."""
+    from cnnlab.train.distributed import Group, wrap
+
     precision = train_cfg.precision
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError(f"train.precision=fp16 needs a CUDA device (this run uses {device}): fp16 needs a "
@@ -73,9 +76,9 @@ def step_settings(train_cfg, optim_cfg, model: nn.Module, device: torch.device) 
                           f"{precision}: L-BFGS's line search needs float32 losses; use train.precision=fp32")
     memory_format = resolve_memory_format(train_cfg.memory_format, device, model)
     model.to(memory_format=memory_format)
-    forward = model
+    forward = wrap(model, group or Group(), device)
     if train_cfg.compile:
         mode = "max-autotune" if train_cfg.compile == "max-autotune" else None
-        forward = torch.compile(model, mode=mode)
+        forward = torch.compile(forward, mode=mode)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     return StepSettings(memory_format, precision, device.type, scaler, forward)

@@ -32,6 +32,7 @@ from cnnlab.optim.monitor import improvement, resolve_mode
 from cnnlab.train.callbacks import Callback, call_hook, callback_states, load_callback_states
 from cnnlab.train.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from cnnlab.train.device import epoch_seed
+from cnnlab.train.distributed import current_group
 from cnnlab.train.evaluation import SplitResult, evaluate_split
 from cnnlab.train.experiment import Experiment, build_experiment
 from cnnlab.train.progress import Progress
@@ -85,6 +86,9 @@ class Trainer:
         self.optimizer, self.loader, self.scheduler, self.loss = x.optimizer, x.loader, x.scheduler, x.loss
         self.callbacks = x.callbacks
         self.speed = x.speed  # memory format, autocast, loss scaler, compiled forward (train/speed.py)
+        self.group = x.group  # DDP: rank 0 writes and shows; every rank trains its shard
+        if not self.group.main:
+            self.progress = Progress(False)
         self.compile_seconds: float | None = None  # train.compile: the first step's time
         self.train_data = x.splits.train
         self.class_weight = x.loss.class_weight
@@ -148,8 +152,9 @@ class Trainer:
         self.metrics = [r for r in self.run.read_metrics() if r["epoch"] <= self.epoch]
 
     def say(self, line: str) -> None:
-        self.echo(line)
-        self.run.log(line)
+        if self.group.main:
+            self.echo(line)
+            self.run.log(line)
 
     # -- the loop -------------------------------------------------------------------------
     def train_epoch(self) -> dict:
@@ -173,6 +178,7 @@ class Trainer:
 
         # zip stops on range first, so no batch is drawn (augmented) and thrown away at the end
         for i, (x, y) in zip(range(steps), self.loader.iterate(order, epoch=self.epoch)):
+            x, y = self.group.shard(x, y)  # DDP: this rank's part of the global batch
             if self.step == 0 and self.cfg.train.compile:  # once per run: torch.compile's own cost
                 compiling = time.perf_counter()
                 logits, data_loss, loss = self.optimizer_step(x, y)
@@ -202,7 +208,9 @@ class Trainer:
                 elapsed = time.perf_counter() - started
                 self.progress.update(filled, data_sum / seen, n_correct / seen, seen / max(elapsed, 1e-9))
         self.progress.end_epoch()
-        data_sum, total_sum, n_correct = torch.stack([data_loss_sum, total_loss_sum, correct.double()]).tolist()
+        sums = self.group.sum(torch.stack([data_loss_sum, total_loss_sum, correct.double(),
+                                           torch.tensor(float(seen), device=dev, dtype=torch.float64)]))
+        data_sum, total_sum, n_correct, seen = sums.tolist()
         return {"train_loss": data_sum / max(seen, 1),
                 "train_total_loss": total_sum / max(seen, 1),
                 "train_acc": n_correct / max(seen, 1),
@@ -261,7 +269,8 @@ class Trainer:
             advice = "Lower optim.lr or check the input scale."
         message = (f"loss became {losses[bad].item()} at step {first} (epoch {self.epoch + 1}); "
                    f"training stopped. {where} {advice}")
-        self.run.log(f"error: {message}")
+        if self.group.main:
+            self.run.log(f"error: {message}")
         raise TrainingDiverged(message)
 
     @torch.no_grad()
@@ -321,6 +330,9 @@ class Trainer:
         """metrics.csv, last.pt and (when improved) best.pt; a failed write (full disk, read-only
         folder) stops training with one line naming the file and the checkpoint that remains."""
         last = self.run.checkpoint("last")
+        if not self.group.main:  # rank 0 writes; the others wait for its files (best.pt at the end)
+            self.group.wait()
+            return
         try:
             self.run.write_metrics(self.metrics)
             save_checkpoint(self.state_dict(), last)
@@ -332,6 +344,7 @@ class Trainer:
                     else "no checkpoint has been written yet")
             raise CnnlabError(f"cannot write {exc.filename or self.run.path}: {exc.strerror or exc}; "
                               f"training stopped after epoch {self.epoch}; {kept}") from None
+        self.group.wait()
 
     def finish(self) -> TrainResult:
         """Test error of the best-validation weights (the Theano tutorial's protocol)."""
@@ -368,11 +381,17 @@ def format_epoch(row: dict, epochs: int) -> str:
 
 
 def start_run(cfg: ExperimentConfig, run_dir: str | Path | None = None, **kwargs) -> Trainer:
-    """A trainer on a new run directory: ``runs_dir/<name>-<time>/``, or exactly ``run_dir``."""
-    run = (RunDir.create_at(run_dir, cfg.to_yaml()) if run_dir is not None
-           else RunDir.create(cfg.runs_dir, cfg.name, cfg.to_yaml()))
+    """A trainer on a new run directory: ``runs_dir/<name>-<time>/``, or exactly ``run_dir``.
+    Under DDP rank 0 makes the directory and tells the other ranks where it is."""
+    group = current_group()
+    run = None
+    if group.main:
+        run = (RunDir.create_at(run_dir, cfg.to_yaml()) if run_dir is not None
+               else RunDir.create(cfg.runs_dir, cfg.name, cfg.to_yaml()))
+    run = RunDir(Path(group.share(str(run.path) if run is not None else None)))
     try:
         return Trainer(cfg, run, **kwargs)
     except BaseException:
-        run.discard_if_untouched()
+        if group.main:
+            run.discard_if_untouched()
         raise

@@ -1,0 +1,100 @@
+"""Data-parallel training under torchrun (DDP): ``torchrun --nproc_per_node=N -m cnnlab train ...``
+or ``cnnlab train --nproc N ...`` (which starts torchrun).
+
+Every rank holds the whole training split on its device and draws the same global batch (the
+order and the augmentation are seeded from ``(seed, epoch)`` alike on every rank); each rank then
+takes its shard of it (``torch.tensor_split``: near-equal parts), and DDP averages the gradients,
+so ``train.batch_size`` stays the global batch and N ranks take the same steps as one process on
+the same batches (up to the order of float summation; dropout masks differ, being drawn per
+shard). Rank 0 alone writes the run directory; the other ranks wait for its checkpoints. The
+training metrics of an epoch are summed over the ranks; validation and test are evaluated on the
+whole split by every rank (the same weights give the same numbers everywhere, so decisions such as
+early stopping agree without a message). Callbacks run on rank 0 only unless they set
+``all_ranks = True`` (early stopping does). Backend: NCCL on CUDA (one GPU per rank,
+``cuda:LOCAL_RANK``), gloo on the CPU. Many machines: ``torchrun --nnodes M --node_rank K
+--rdzv_endpoint HOST:PORT --nproc_per_node N -m cnnlab train ...`` on each (README).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process's place among the ranks (world 1: a plain single-process run)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def device(self, device: torch.device) -> torch.device:
+        """One GPU per rank on a node; the CPU is shared."""
+        if self.enabled and device.type == "cuda":
+            return torch.device("cuda", self.local_rank)
+        return device
+
+    def shard(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """This rank's part of a global batch."""
+        if not self.enabled:
+            return tensors
+        return tuple(torch.tensor_split(t, self.world)[self.rank] for t in tensors)
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` summed over the ranks (in place; the tensor itself on one rank)."""
+        if self.enabled:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+    def share(self, obj):
+        """Rank 0's ``obj`` on every rank."""
+        if not self.enabled:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def wait(self) -> None:
+        """Every rank reaches this point before any goes on (rank 0's files are written)."""
+        if self.enabled:
+            dist.barrier()
+
+
+def current_group() -> Group:
+    """The group torchrun started this process in (its environment), joined on first use."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Group()
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend)
+    return Group(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def wrap(model: torch.nn.Module, group: Group, device: torch.device) -> torch.nn.Module:
+    """The module that computes the training forward pass: DDP over ``model`` when distributed
+    (its gradients are averaged over the ranks in the backward pass), else ``model`` itself."""
+    if not group.enabled:
+        return model
+    import warnings
+
+    from torch.nn.parallel import DistributedDataParallel
+
+    # channels_last weights with one input channel: both stride layouts are valid, DDP warns anyway
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)

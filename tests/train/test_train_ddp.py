@@ -1,0 +1,74 @@
+"""Data-parallel training under torchrun (issue 15), on the CPU with gloo and 2 processes:
+2 ranks and 1 process on the same global batches give the same weights and metrics; rank 0
+alone writes the run; a run resumes on another number of ranks."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from cnnlab.cli import main
+from tests.helpers import tiny_overrides
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _train(tiny_mnist_dir, runs: Path, *extra: str, nproc: int | None = None, resume: Path | None = None) -> Path:
+    args = ["train", "--quiet"]
+    if resume is not None:
+        args += ["--resume", str(resume), *extra]
+    else:
+        args += [*tiny_overrides(tiny_mnist_dir, runs, **{"monitor.sanity_at_start": "false"}), *extra]
+    if nproc is not None:
+        args = [*args, "--nproc", str(nproc)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "cnnlab", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    if resume is not None:
+        return resume
+    (run,) = runs.iterdir()  # one run directory, written by rank 0 only
+    return run
+
+
+def _weights(run: Path) -> dict:
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+def _metrics(run: Path) -> list[dict]:
+    with open(run / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_two_ranks_take_the_steps_of_one_process(tiny_mnist_dir, tmp_path):
+    one = _train(tiny_mnist_dir, tmp_path / "one", "train.iterations=5")
+    two = _train(tiny_mnist_dir, tmp_path / "two", "train.iterations=5", nproc=2)
+    a, b = _weights(one), _weights(two)
+    assert a.keys() == b.keys()
+    for key in a:  # 5 steps: only the order of float summation differs (each rank sums half the batch)
+        assert torch.allclose(a[key], b[key], atol=1e-6), (key, (a[key] - b[key]).abs().max())
+    ma, mb = _metrics(one), _metrics(two)
+    assert [r["val_acc"] for r in ma] == [r["val_acc"] for r in mb]  # the whole split on every rank
+    # the epoch's training loss is summed over both ranks' shards: the whole epoch's mean
+    assert abs(float(ma[0]["train_loss"]) - float(mb[0]["train_loss"])) < 1e-5
+    log = (two / "train.log").read_text().splitlines()
+    assert sum("test error" in line for line in log) == 1  # rank 0 alone writes
+
+
+def test_a_ddp_run_resumes_on_one_process_and_back(tiny_mnist_dir, tmp_path):
+    run = _train(tiny_mnist_dir, tmp_path / "runs", "train.epochs=1", nproc=2)
+    _train(tiny_mnist_dir, tmp_path, "train.epochs=2", resume=run)
+    _train(tiny_mnist_dir, tmp_path, "train.epochs=3", resume=run, nproc=2)
+    rows = _metrics(run)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert float(rows[-1]["val_acc"]) > 0.85
+
+
+def test_nproc_below_one_is_a_clear_error(capsys):
+    assert main(["train", "--nproc", "0"]) == 2
+    assert "--nproc must be at least 1" in capsys.readouterr().err

@@ -68,6 +68,14 @@ def test_infinite_learning_rate_is_refused(value, runs_dir, small_idx, cli):
     cli(["train", "--quiet", *small_overrides(small_idx, runs_dir), f"optim.lr={value}"], 2, "optim.lr")
 
 
+@pytest.mark.parametrize("override, key", [("train.epochs=true", "epochs must be a number, not true"),
+                                           ("optim.lr=false", "lr must be a number, not false"),
+                                           ("train.batch_size=yes", "batch_size must be a number")])
+def test_a_boolean_where_a_number_belongs_is_refused(override, key, runs_dir, small_idx, cli):
+    """pydantic's lax mode would read `true` as 1 (one epoch) and `false` as a zero rate."""
+    cli(["train", "--quiet", *small_overrides(small_idx, runs_dir), override], 2, key)
+
+
 def test_run_name_with_a_path_is_refused(runs_dir, small_idx, cli):
     cli(["train", "--quiet", *small_overrides(small_idx, runs_dir), "name=../escape"], 2, "name")
     assert not (runs_dir.parent / "escape").exists()

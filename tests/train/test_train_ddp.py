@@ -72,3 +72,41 @@ def test_a_ddp_run_resumes_on_one_process_and_back(tiny_mnist_dir, tmp_path):
 def test_nproc_below_one_is_a_clear_error(capsys):
     assert main(["train", "--nproc", "0"]) == 2
     assert "--nproc must be at least 1" in capsys.readouterr().err
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_a_killed_rank_is_restarted_by_torchrun_and_the_run_resumes(tiny_mnist_dir, tmp_path):
+    import signal
+    import time
+
+    runs = tmp_path / "runs"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "--max-restarts=1", "-m", "cnnlab", "train", "--quiet",
+               *tiny_overrides(tiny_mnist_dir, runs, **{"monitor.sanity_at_start": "false", "train.epochs": 12})]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    agent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait for two finished epochs, then kill one rank mid-training
+        rows = [p for p in runs.glob("*/metrics.csv") if len(p.read_text().splitlines()) >= 3]
+        if rows:
+            break
+        time.sleep(0.1)
+    ranks = _children(agent.pid)
+    assert ranks, "no rank processes found"
+    os.kill(ranks[-1], signal.SIGKILL)
+    out, _ = agent.communicate(timeout=300)
+    assert agent.returncode == 0, out
+    (run,) = [p for p in runs.iterdir() if p.is_dir()]  # the restart continued the same run
+    assert [int(r["epoch"]) for r in _metrics(run)] == list(range(1, 13))
+    assert "resumed" in (run / "train.log").read_text()

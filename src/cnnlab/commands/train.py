@@ -72,7 +72,10 @@ def run(args) -> int:
         if args.print_config:
             print(cfg.to_yaml(), end="")
             return 0
-        trainer = start_run(cfg, **options)
+        from cnnlab.train.distributed import restarted_run
+
+        restarted = restarted_run(cfg.runs_dir)  # torchrun restarted the ranks: continue the run
+        trainer = resume_run(restarted, [], **options) if restarted else start_run(cfg, **options)
     try:
         result = trainer.fit()
     except KeyboardInterrupt:

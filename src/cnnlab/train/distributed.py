@@ -11,7 +11,10 @@ training metrics of an epoch are summed over the ranks; validation and test are 
 whole split by every rank (the same weights give the same numbers everywhere, so decisions such as
 early stopping agree without a message). Callbacks run on rank 0 only unless they set
 ``all_ranks = True`` (early stopping does). Backend: NCCL on CUDA (one GPU per rank,
-``cuda:LOCAL_RANK``), gloo on the CPU. Many machines: ``torchrun --nnodes M --node_rank K
+``cuda:LOCAL_RANK``), gloo on the CPU. Under ``torchrun --max-restarts K`` a dead rank makes
+torchrun restart every rank; the restarted job resumes its run from the last checkpoint (rank 0
+notes the run directory in ``runs_dir/.torchrun-<job id>``; many machines need ``runs_dir`` on a
+shared filesystem for this). Many machines: ``torchrun --nnodes M --node_rank K
 --rdzv_endpoint HOST:PORT --nproc_per_node N -m cnnlab train ...`` on each (README).
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -98,3 +102,29 @@ def wrap(model: torch.nn.Module, group: Group, device: torch.device) -> torch.nn
     warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids)
+
+
+# -- torchrun's restarts ---------------------------------------------------------------------
+def _marker(runs_dir) -> Path | None:
+    """Where rank 0 notes the run directory of this torchrun job (its id survives restarts)."""
+    job = os.environ.get("TORCHELASTIC_RUN_ID")
+    return Path(runs_dir) / f".torchrun-{job}" if job else None
+
+
+def remember_run(runs_dir, run_path: Path) -> None:
+    marker = _marker(runs_dir)
+    if marker is not None:
+        from cnnlab.atomic import atomic_write
+
+        with atomic_write(marker, "w") as f:
+            f.write(str(run_path))
+
+
+def restarted_run(runs_dir) -> Path | None:
+    """After torchrun restarted the workers (``--max-restarts``: a rank died), the run this job
+    began, to resume from its last checkpoint; None on a first start or before any checkpoint."""
+    marker = _marker(runs_dir)
+    if marker is None or int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) == 0 or not marker.is_file():
+        return None
+    path = Path(marker.read_text(encoding="utf-8").strip())
+    return path if (path / "checkpoints" / "last.pt").is_file() else None

@@ -32,7 +32,7 @@ from cnnlab.optim.monitor import improvement, resolve_mode
 from cnnlab.train.callbacks import Callback, call_hook, callback_states, load_callback_states
 from cnnlab.train.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from cnnlab.train.device import epoch_seed
-from cnnlab.train.distributed import current_group
+from cnnlab.train.distributed import current_group, remember_run
 from cnnlab.train.evaluation import SplitResult, evaluate_split
 from cnnlab.train.experiment import Experiment, build_experiment
 from cnnlab.train.progress import Progress
@@ -388,6 +388,7 @@ def start_run(cfg: ExperimentConfig, run_dir: str | Path | None = None, **kwargs
     if group.main:
         run = (RunDir.create_at(run_dir, cfg.to_yaml()) if run_dir is not None
                else RunDir.create(cfg.runs_dir, cfg.name, cfg.to_yaml()))
+        remember_run(cfg.runs_dir, run.path)  # under torchrun: for a restart to resume
     run = RunDir(Path(group.share(str(run.path) if run is not None else None)))
     try:
         return Trainer(cfg, run, **kwargs)

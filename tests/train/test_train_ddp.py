@@ -32,7 +32,7 @@ def _train(tiny_mnist_dir, runs: Path, *extra: str, nproc: int | None = None, re
     assert done.returncode == 0, done.stdout + done.stderr
     if resume is not None:
         return resume
-    (run,) = runs.iterdir()  # one run directory, written by rank 0 only
+    (run,) = runs.iterdir()  # one run directory, written by rank 0 only (and no torchrun note left)
     return run
 
 

@@ -83,6 +83,9 @@ def run(args) -> int:
         raise KeyboardInterrupt(
             f"continue with: cnnlab train --resume {run.path}" if run.checkpoint("last").is_file() else
             f"no epoch had finished, so {run.path} has no checkpoint to resume; start the run again") from None
+    from cnnlab.train.distributed import forget_run
+
+    forget_run(trainer.cfg.runs_dir)  # under torchrun: the job is done, a restart has nothing to resume
     if args.json:
         emit_json(result.to_dict())
     return 0

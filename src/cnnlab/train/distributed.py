@@ -128,3 +128,10 @@ def restarted_run(runs_dir) -> Path | None:
         return None
     path = Path(marker.read_text(encoding="utf-8").strip())
     return path if (path / "checkpoints" / "last.pt").is_file() else None
+
+
+def forget_run(runs_dir) -> None:
+    """The job finished: its note is no longer needed."""
+    marker = _marker(runs_dir)
+    if marker is not None and current_group().main:
+        marker.unlink(missing_ok=True)

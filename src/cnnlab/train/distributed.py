@@ -85,7 +85,12 @@ def current_group() -> Group:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend)
+        # torchrun's store outlives a restart of the workers: without a prefix per attempt, the
+        # restarted ranks would read the dead ranks' addresses and fail to connect
+        store, rank, size = next(dist.rendezvous("env://"))
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group(backend, store=dist.PrefixStore(f"cnnlab/attempt-{attempt}", store),
+                                rank=rank, world_size=size)
     return Group(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 

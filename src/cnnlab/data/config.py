@@ -43,6 +43,9 @@ class DataConfig(Section):
         description="training-only batch augmentation, in order: crop | flip | alternating_flip | "
                     "translate | one_pixel_shift | rotate_scale | elastic | cutout "
                     "(`[{crop: {padding: 4}}, flip]`)")
+    train_size: int | None = Field(
+        None, ge=1, description="train on the first N training examples left after the validation split "
+                                "(seeds/001's MLP: 5000); None = all")
     expand_shifts: bool = Field(
         False, description="Nielsen's expansion: add 4 one-pixel-shifted copies of every training image")
     balance: Literal["none", "sample", "weight"] = Field(

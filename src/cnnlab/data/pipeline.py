@@ -16,8 +16,15 @@ from cnnlab.errors import DataError
 
 
 def load_data(cfg: DataConfig, seed: int = 0) -> DatasetSplits:
-    """Load a source, carve the validation split out of train, expand train if asked."""
+    """Load a source, carve the validation split out of train, keep the first ``train_size``
+    training examples, expand train if asked."""
     splits = split_validation(load_source(cfg), cfg.val_size, seed)
+    if cfg.train_size is not None:
+        n = len(splits.train)
+        if cfg.train_size > n:
+            raise DataError(f"data.train_size={cfg.train_size} is more than the {n} training examples "
+                            f"left after data.val_size={cfg.val_size}")
+        splits.train = splits.train.subset(torch.arange(cfg.train_size))
     if cfg.expand_shifts:
         if cfg.loader == "stream":
             raise DataError("data.expand_shifts copies the training images in memory; it cannot be "

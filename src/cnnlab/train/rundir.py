@@ -4,6 +4,8 @@
     metrics.csv        one row per epoch; the source of truth for reports
     train.log          the lines printed during training
     checkpoints/last.pt, checkpoints/best.pt
+    test.json          written when training finishes: test error of the best checkpoint, epochs,
+                       training seconds, hardware (results tables read it)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from cnnlab.errors import CheckpointError, ConfigError
 from cnnlab.train.checkpoint import save_checkpoint  # noqa: F401  (re-exported for callers)
 from cnnlab.yamlio import read_yaml_file
 
+TEST_SUMMARY = "test.json"
 METRIC_COLUMNS = ["epoch", "step", "train_loss", "train_total_loss", "train_acc",
                   "val_loss", "val_acc", "lr", "seconds"]
 

@@ -15,6 +15,7 @@ Resume semantics (what may change on ``--resume``) live in :mod:`cnnlab.train.re
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import time
@@ -36,7 +37,7 @@ from cnnlab.train.distributed import current_group, remember_run
 from cnnlab.train.evaluation import SplitResult, evaluate_split
 from cnnlab.train.experiment import Experiment, build_experiment
 from cnnlab.train.progress import Progress
-from cnnlab.train.rundir import RunDir
+from cnnlab.train.rundir import TEST_SUMMARY, RunDir
 
 
 def best_metric(cfg: ExperimentConfig) -> tuple[str, str]:
@@ -346,6 +347,20 @@ class Trainer:
                               f"training stopped after epoch {self.epoch}; {kept}") from None
         self.group.wait()
 
+    def _write_test_summary(self, result: TrainResult) -> None:
+        """``test.json``: the finished run's test numbers, time and hardware (what results
+        tables read without loading a checkpoint). Written last: its presence means finished."""
+        summary = {k: v for k, v in result.to_dict().items() if k != "run_dir"}
+        summary.update(train_seconds=sum(float(r.get("seconds") or 0) for r in self.metrics),
+                       hardware=hardware(self.device), world_size=self.group.world,
+                       finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        try:
+            with atomic_write(self.run.path / TEST_SUMMARY, "w") as f:
+                json.dump(summary, f, indent=2)
+        except OSError as exc:
+            raise CnnlabError(f"cannot write {exc.filename or self.run.path}: {exc.strerror or exc}; the "
+                              f"training finished (checkpoints/best.pt is complete)") from None
+
     def finish(self) -> TrainResult:
         """Test error of the best-validation weights (the Theano tutorial's protocol)."""
         best = load_checkpoint(self.run.checkpoint("best"), self.device)
@@ -354,9 +369,18 @@ class Trainer:
                               self.cfg.train.eval_batch_size)
         result = TrainResult(self.run.path, self.epoch, self.step, self.best_epoch, self.best_val_acc,
                              test.loss, test.accuracy, self.metrics)
+        if self.group.main:
+            self._write_test_summary(result)
         self.say(f"test error {100 * result.test_error:.2f}% (loss {test.loss:.4f}) with the weights "
                  f"of epoch {self.best_epoch}; run directory {self.run.path}")
         return result
+
+
+def hardware(device: torch.device) -> str:
+    """The device in words, for results tables: GPU name, or CPU with its torch thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU, {torch.get_num_threads()} torch thread{'s' if torch.get_num_threads() > 1 else ''}"
 
 
 def load_epoch(path: Path) -> int | str:

@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.__doc__,
                              formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(cmd)
-        cmd.set_defaults(handler=module.run)
+        # argparse fills a trailing nargs="*" positional only before the first option; a command
+        # names it in TRAILING_POSITIONAL to take the words that come after options too
+        cmd.set_defaults(handler=module.run, _trailing=getattr(module, "TRAILING_POSITIONAL", None))
     return parser
 
 
@@ -59,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     # leaves those as extras; commands with a ``config`` list take them.
     args, extra = parser.parse_known_args(argv)
     if extra:
+        trailing = getattr(args, "_trailing", None)
         if hasattr(args, "config") and all("=" in e and not e.startswith("-") for e in extra):
             args.config.extend(extra)
+        elif trailing and all(not e.startswith("-") for e in extra[extra[0] == "--":]):
+            setattr(args, trailing, list(getattr(args, trailing) or []) + extra[extra[0] == "--":])
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "handler", None) is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from cnnlab.cli import emit_json
 
 NAME = "results"
+TRAILING_POSITIONAL = "names"  # `results run --seeds 0 1 -- lenet5-mnist`, `results run --quiet lenet5-mnist`
 HELP = "run the seeds' experiments (recipes x seeds) and write RESULTS.md"
 
 

@@ -52,7 +52,11 @@ def select_rows(names: list[str], include: set[str] = frozenset({"cpu"})) -> lis
     for name in names:
         rows = [ROWS.get(name)] if name in ROWS else [r for r in TABLE if name in r.recipes]
         if not rows:
-            ROWS.get(name)  # raises: unknown row, with "did you mean" and the known rows
+            from cnnlab.registry import did_you_mean
+
+            known = ROWS.names() + sorted({r for row in TABLE for r in row.recipes})
+            raise ConfigError(f"'{name}' is neither a results row nor one of their recipes.{did_you_mean(name, known)} "
+                              f"Rows: {', '.join(ROWS.names())} (cnnlab results list)")
         chosen += [r for r in rows if r not in chosen]
     return chosen
 
@@ -76,8 +80,9 @@ def jobs_for(rows: list[ResultRow], seeds: list[int] | None = None, recipes: set
 
 
 def run_job(job: Job, results_dir: str | Path, *, progress: bool = True,
-            echo: Callable[[str], None] = print) -> dict:
-    """Train (or resume) one recipe at one seed; returns its test.json."""
+            echo: Callable[[str], None] = print, overrides: tuple[str, ...] = ()) -> dict:
+    """Train (or resume) one recipe at one seed; returns its test.json. ``overrides`` go onto
+    the recipe of a new run (tests use them to shrink the data)."""
     from cnnlab.config import load_config
     from cnnlab.train.resume import resume_run
     from cnnlab.train.trainer import start_run
@@ -89,7 +94,7 @@ def run_job(job: Job, results_dir: str | Path, *, progress: bool = True,
     else:
         if path.exists():  # a start that failed before its first checkpoint: nothing to keep
             shutil.rmtree(path)
-        cfg = load_config(job.recipe, [f"seed={job.seed}"])
+        cfg = load_config(job.recipe, [*overrides, f"seed={job.seed}"])
         trainer = start_run(cfg, run_dir=path, show_progress=progress, echo=echo)
     trainer.fit()
     return read_summary(path)

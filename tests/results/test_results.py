@@ -51,7 +51,9 @@ def test_jobs_follow_rows_seeds_and_needs():
     cpu_only = jobs_for([row], include={"cpu"})
     assert all(j.recipe == "network3-mnist" for j in cpu_only) and len(cpu_only) == 5
     assert [j.seed for j in jobs_for([ROWS.get("lenet5-mnist")], seeds=[7])] == [7, 7]
-    assert [j.recipe for j in jobs_for(select_rows(["lenet5-mnist-seed"]), recipes={"lenet5-mnist-seed"})] == ["lenet5-mnist-seed"] * 3
+    assert [(j.recipe, j.seed) for j in jobs_for([ROWS.get("lenet5-mnist")])] == \
+        [("lenet5-mnist-seed", 0)] + [("lenet5-mnist", s) for s in range(3)]
+    assert [j.recipe for j in jobs_for(select_rows(["lenet5-mnist-seed"]), recipes={"lenet5-mnist-seed"})] == ["lenet5-mnist-seed"]
     assert {r.needs for r in select_rows([])} == {"cpu"}
     with pytest.raises(CnnlabError, match="'lenet' is neither a results row.*Did you mean"):
         select_rows(["lenet"])

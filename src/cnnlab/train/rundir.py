@@ -115,10 +115,14 @@ class RunDir:
 
     def write_metrics(self, rows: list[dict]) -> None:
         """Rewrite metrics.csv (rows may carry extra columns after the standard ones)."""
-        columns = list(METRIC_COLUMNS)
+        self.write_csv(self.metrics_path.name, rows, METRIC_COLUMNS)
+
+    def write_csv(self, name: str, rows: list[dict], columns=()) -> None:
+        """Rewrite the table ``name`` of the run (``columns`` first, then any others the rows have)."""
+        columns = list(columns)
         for row in rows:
             columns += [k for k in row if k not in columns]
-        with atomic_write(self.metrics_path, "w") as f:
+        with atomic_write(self.path / name, "w") as f:
             writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             for row in rows:

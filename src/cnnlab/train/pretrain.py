@@ -37,6 +37,10 @@ from cnnlab.train.pretrainconfig import PretrainConfig, dbn_layers
 PRETRAIN_COLUMNS = ["rbm", "layer", "visible", "hidden", "epoch", "k", "recon_error", "pseudo_likelihood",
                     "seconds"]
 PRETRAIN_FILE = "pretrain.csv"
+SAMPLES_FILE = "pretrain_samples.pt"
+#: Gibbs steps after which the first RBM's chains are shown in the report (0: the start example)
+SAMPLE_STEPS = (0, 1, 10, 100, 1000)
+SAMPLE_CHAINS = 8
 
 
 @dataclass
@@ -45,6 +49,8 @@ class PretrainReport:
 
     algorithm: str
     rows: list[dict] = field(default_factory=list)
+    #: the first RBM's Gibbs chains: chains x len(SAMPLE_STEPS) x visible, E[v | h] at each step
+    samples: torch.Tensor | None = None
 
     def lines(self) -> list[str]:
         """One line per RBM, with its last epoch's monitors (the trainer prints them)."""
@@ -60,6 +66,21 @@ class PretrainReport:
                        f"{self.algorithm}-{row['k']}): {row['epoch']} epochs, reconstruction error "
                        f"{first['recon_error']:.3f} -> {row['recon_error']:.3f}{pl}")
         return out
+
+
+@torch.no_grad()
+def gibbs_chains(rbm: RBM, start: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``E[v | h]`` of chains started at ``start`` after each of :data:`SAMPLE_STEPS` steps."""
+    v, done, shots = start, 0, []
+    for steps in SAMPLE_STEPS:
+        if steps > done:
+            h = torch.bernoulli(rbm.hidden_probs(rbm.gibbs(v, steps - done - 1, generator)), generator=generator)
+            v = rbm.sample_visible(h, generator)
+            shots.append(rbm.visible_mean(h))
+            done = steps
+        else:
+            shots.append(v)
+    return torch.stack(shots, 1).cpu()
 
 
 @torch.no_grad()
@@ -144,6 +165,8 @@ def pretrain_dbn(model: nn.Sequential, specs, cfg: PretrainConfig, images: torch
                 train_rbm(rbm, data, cfg, generator, monitor, f"rbm{number} ({name})", show_progress)
                 fc.weight.copy_(rbm.W.t())
                 fc.bias.copy_(rbm.c)
+                if number == 1:  # what the first RBM generates: shown by the report
+                    report.samples = gibbs_chains(rbm, data[:SAMPLE_CHAINS], generator)
             del data
     finally:
         model.train(was_training)

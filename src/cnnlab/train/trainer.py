@@ -35,7 +35,7 @@ from cnnlab.train.device import epoch_seed
 from cnnlab.train.distributed import current_group, remember_run
 from cnnlab.train.evaluation import SplitResult, evaluate_split
 from cnnlab.train.experiment import Experiment, build_experiment
-from cnnlab.train.pretrain import PRETRAIN_COLUMNS, PRETRAIN_FILE
+from cnnlab.train.pretrain import PRETRAIN_COLUMNS, PRETRAIN_FILE, SAMPLE_STEPS, SAMPLES_FILE
 from cnnlab.train.progress import Progress
 from cnnlab.train.rundir import RunDir
 
@@ -109,6 +109,8 @@ class Trainer:
         if x.pretrain_report is not None:  # the RBMs' monitors: pretrain.csv, one line each in the log
             if self.group.main:
                 run.write_csv(PRETRAIN_FILE, x.pretrain_report.rows, PRETRAIN_COLUMNS)
+                save_checkpoint({"samples": x.pretrain_report.samples, "steps": list(SAMPLE_STEPS)},
+                                run.path / SAMPLES_FILE)
             for line in x.pretrain_report.lines():
                 self.say(line)
         if x.frozen:

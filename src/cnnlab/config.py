@@ -38,6 +38,7 @@ from cnnlab.optim.config import (OPTIM_SWITCH_KEYS, SCHEDULE_SWITCH_KEYS, Linear
                                  OptimConfig, ScheduleCommon, ScheduleConfig, SGD)
 from cnnlab.registry import did_you_mean
 from cnnlab.train.config import TrainConfig
+from cnnlab.train.pretrainconfig import PretrainConfig, dbn_layers
 from cnnlab.yamlio import parse_yaml, read_yaml_file
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
@@ -46,7 +47,7 @@ DEFAULT_BASE = "lenet5-mnist"
 
 #: ``section: value`` with a bare value means ``section: {key: value}`` (``model: convnet``).
 SHORTHAND = {("data",): "source", ("model",): "arch", ("optim",): "name", ("schedule",): "name",
-             ("train", "early_stopping"): "algorithm"}
+             ("train", "early_stopping"): "algorithm", ("pretrain",): "method"}
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,30 @@ class ExperimentConfig(Section):
     schedule: ScheduleConfig = Field(default_factory=LinearSchedule)
     train: TrainConfig = Field(default_factory=TrainConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
 
     @model_validator(mode="before")
     @classmethod
     def _expand_shorthand(cls, values: Any) -> Any:
         return expand_shorthand(values) if isinstance(values, dict) else values
+
+    @model_validator(mode="after")
+    def _pretrainable(self):
+        if self.pretrain.method == "none":
+            return self
+        from cnnlab.models.zoo import resolve_arch  # no torch
+
+        if self.model.init_from:
+            raise ValueError("give model.init_from (trained weights) or pretrain (RBMs), not both")
+        _, specs = resolve_arch(self.model.arch)
+        if specs is None:
+            raise ValueError(f"pretrain.method={self.pretrain.method}: model '{self.model.arch}' is a custom "
+                             "factory; pre-training needs a zoo model or a spec")
+        try:
+            dbn_layers(specs, self.pretrain.layers)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     @field_validator("name")
     @classmethod

@@ -52,7 +52,7 @@ def test_derived_kind_tuples_keep_their_hand_written_values():
     assert LINEAR_KINDS == ("conv", "fc")
     # the same eight as the hand-written tuple; ordered as the kinds are registered now
     assert ACTIVATION_KINDS == ("sigmoid", "tanh", "relu", "lrelu", "prelu", "elu", "arctan", "softplus")
-    assert STAGE_KINDS == ("conv", "fc", "pool", "gap", "flatten", "res")
+    assert STAGE_KINDS == ("conv", "fc", "pool", "gap", "flatten", "res", "lstm", "gru")
     assert summary.STAGE_KINDS is STAGE_KINDS and gradcheck.LAYER_CHECKS is LAYER_CHECKS
     assert LAYER_CHECKS == [
         ("conv3-4", (2, 6, 6)), ("conv3-3s2p1", (2, 7, 7)), ("fc5", (2, 3, 3)), ("fc4", (6,)),
@@ -64,6 +64,7 @@ def test_derived_kind_tuples_keep_their_hand_written_values():
         ("conv3-3p1 maxout2", (2, 5, 5)), ("fc4 maxout3", (6,)), ("conv3-2p1 bn maxout2", (2, 5, 5)),
         ("keep0.6:inverted", (2, 3, 3)), ("keep0.6:classic", (2, 3, 3)), ("drop0.3:classic", (8,)),
         ("res(conv3-2p1 bn relu)", (2, 5, 5)), ("softmax", (5,)),
+        ("lstm3", (2, 4, 3)), ("lstm3:all", (1, 4, 3)), ("gru3", (2, 4, 3)), ("gru2:all gru3", (1, 4, 3)),
     ]
 
 
@@ -73,6 +74,7 @@ def test_roles_of_the_kinds():
         "conv": "linear", "fc": "linear", "pool": "pooling", "gap": "pooling", "flatten": "reshape",
         "bn": "normalization", **{a: "activation" for a in ACTIVATION_KINDS}, "maxout": "feature_pooling",
         "dropout": "regularization", "res": "block", "softmax": "output",
+        "lstm": "recurrent", "gru": "recurrent",
     }
     assert set(roles.values()) == set(ROLES)  # no role without a kind
 

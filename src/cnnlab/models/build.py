@@ -189,6 +189,19 @@ _same_shape("softplus")(lambda spec, shape, ctx: nn.Softplus())
 _same_shape("softmax")(lambda spec, shape, ctx: L.SoftmaxOutput())
 
 
+def _recurrent(spec, in_shape, ctx, pieces):
+    """Rows are the time steps, a row's W x C values the features (``layers.Recurrent``)."""
+    _need_volume(spec, in_shape, ctx.where)
+    c, h, w = in_shape
+    p = spec.params
+    out = (1, h, p.units) if p.states == "all" else (p.units,)
+    return L.Recurrent(spec.kind, c * w, p.units, p.states == "all"), out
+
+
+BUILDERS.register("lstm")(_recurrent)
+BUILDERS.register("gru")(_recurrent)
+
+
 @BUILDERS.register("res")
 def _res(spec, in_shape, ctx, pieces):
     """y = x + body(x): the body is built like a network of its own, named under this layer."""

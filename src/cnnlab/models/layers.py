@@ -143,3 +143,72 @@ class SoftmaxOutput(nn.Identity):
     cnnlab networks output logits and the loss applies ``log softmax`` (numerically stable);
     ``predict`` applies ``softmax``. The token exists so the seeds' notation parses.
     """
+
+
+class Recurrent(nn.Module):
+    """An LSTM or GRU layer reading an image row by row (seeds/001: recurrent networks with
+    LSTM units, trained by backpropagation through time -- here autograd through the loop).
+
+    The input volume ``C x H x W`` is a sequence of ``T = H`` steps whose features are the
+    row's ``W x C`` values, ``x_t = vec(volume[:, t, :])``; the state starts at zero.
+    LSTM (Hochreiter & Schmidhuber 1997; the forget gate of Gers et al. 2000; torch's gate
+    order and biases), with the seed's *write* (i), *keep* (f) and *read* (o) gates::
+
+        i = s(W_ii x_t + b_ii + W_hi h + b_hi)     f = s(W_if x_t + b_if + W_hf h + b_hf)
+        g = tanh(W_ig x_t + b_ig + W_hg h + b_hg)  o = s(W_io x_t + b_io + W_ho h + b_ho)
+        c <- f * c + i * g                         h <- o * tanh(c)
+
+    GRU (Cho et al. 2014, as ``torch.nn.GRU``)::
+
+        r = s(W_ir x_t + b_ir + W_hr h + b_hr)     z = s(W_iz x_t + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x_t + b_in + r * (W_hn h + b_hn))
+        h <- (1 - z) * n + z * h
+
+    The weights are stored as ``torch.nn.LSTM``/``GRU`` store theirs (``weight_ih``: gates x
+    features, ``weight_hh``: gates x units, gates stacked in the order above) and start as
+    theirs, ``U(-1/sqrt(N), 1/sqrt(N))``; the test compares this loop with torch's layer on the
+    same weights. Output: the last ``h`` (``N``), or every step's ``h`` as a ``1 x T x N``
+    volume (``all_states``).
+    """
+
+    GATES = {"lstm": 4, "gru": 3}
+
+    def __init__(self, cell: str, features: int, units: int, all_states: bool = False):
+        super().__init__()
+        if cell not in self.GATES:
+            raise ValueError(f"recurrent cell must be one of {', '.join(self.GATES)}, got {cell!r}")
+        self.cell, self.features, self.units, self.all_states = cell, features, units, all_states
+        gates = self.GATES[cell] * units
+        self.weight_ih = nn.Parameter(torch.empty(gates, features))
+        self.weight_hh = nn.Parameter(torch.empty(gates, units))
+        self.bias_ih = nn.Parameter(torch.empty(gates))
+        self.bias_hh = nn.Parameter(torch.empty(gates))
+        bound = units ** -0.5
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t, w = x.shape
+        steps = x.permute(0, 2, 3, 1).reshape(n, t, w * c)  # row t -> its W x C values
+        inputs = torch.addmm(self.bias_ih, steps.reshape(n * t, -1), self.weight_ih.t()).view(n, t, -1)
+        h = x.new_zeros(n, self.units)
+        cell = x.new_zeros(n, self.units)
+        outputs = []
+        for step in range(t):  # backpropagation through time: autograd unrolls this loop
+            hidden = torch.addmm(self.bias_hh, h, self.weight_hh.t())
+            if self.cell == "lstm":
+                i, f, g, o = (inputs[:, step] + hidden).chunk(4, dim=1)
+                cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(cell)
+            else:
+                xr, xz, xn = inputs[:, step].chunk(3, dim=1)
+                hr, hz, hn = hidden.chunk(3, dim=1)
+                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+                h = (1 - z) * torch.tanh(xn + r * hn) + z * h
+            if self.all_states:
+                outputs.append(h)
+        return torch.stack(outputs, dim=1).unsqueeze(1) if self.all_states else h
+
+    def extra_repr(self) -> str:
+        return (f"{self.cell}, features={self.features}, units={self.units}, "
+                f"states={'all' if self.all_states else 'last'}")

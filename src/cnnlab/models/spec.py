@@ -18,6 +18,9 @@ Grammar (one token per layer; the full table with keys is in docs/models.md):
     keep<p>[:mode]  drop<q>[:mode]   dropout with keep prob p or drop prob q; mode inverted|classic
     softmax                      output marker (the softmax is applied by the loss)
     res( ... )                   residual block, y = x + body(x)
+    lstm<N>[:all]  gru<N>[:all]  recurrent layer over the image's rows (time steps; columns x
+                                 channels are the features), N units; the last hidden state
+                                 (an N-vector) or all of them (a 1 x rows x N volume)
 
 ``parse_spec`` turns either form into a list of :class:`LayerSpec`; ``format_spec`` writes the
 canonical string back (the two round-trip).
@@ -113,6 +116,13 @@ class DropoutParams(Params):
         return self.keep if self.keep is not None else 1.0 - self.drop
 
 
+class RecurrentParams(Params):
+    units: int = Field(gt=0, description="hidden units N (the state's size)")
+    states: Literal["last", "all"] = Field(
+        "last", description="last: the final hidden state (an N-vector); all: every step's state, "
+                            "a 1 x T x N volume (rows = time steps), e.g. for a second recurrent layer")
+
+
 @dataclass(frozen=True)
 class LayerSpec:
     """One layer of a spec: its kind, validated parameters and (for ``res``) a body."""
@@ -145,6 +155,8 @@ ROLES: dict[str, str] = {
     "regularization": "changes the signal in training only (dropout)",
     "output": "marks the network's output; the loss applies it (softmax)",
     "block": "a body of layers with a skip connection (res)",
+    "recurrent": "reads the volume row by row as a sequence, carrying a hidden state (lstm, gru); "
+                 "keeps torch's own init",
 }
 
 #: How a kind shows in ``cnnlab summary``'s table (seeds/000 figures 1.1 and 2.2): ``row``
@@ -305,12 +317,25 @@ _kind("res", NoParams, r"res", lambda m: {},
 _plain("softmax", role="output", summary="fold", checks=[("softmax", (5,))])
 
 
+def _recurrent(name: str, checks: list) -> None:
+    _kind(name, RecurrentParams, rf"{name}(\d+)(?::(last|all))?",
+          lambda m: {"units": int(m[1]), **({"states": m[2]} if m[2] else {})},
+          lambda s: f"{s.kind}{s.params.units}{_opt(':', s.params.states, 'last')}",
+          f"{name}<N>[:all]", role="recurrent", summary="row", checks=checks)
+
+
+_recurrent("lstm", [("lstm3", (2, 4, 3)), ("lstm3:all", (1, 4, 3))])
+_recurrent("gru", [("gru3", (2, 4, 3)), ("gru2:all gru3", (1, 4, 3))])
+
+
 def _names_where(test: Callable[[LayerKind], bool]) -> tuple[str, ...]:
     return tuple(k.name for k in KINDS if test(k))
 
 
 #: Kinds that multiply their input by a weight matrix (and take an init scheme).
 LINEAR_KINDS = _names_where(lambda k: k.role == "linear")
+#: Kinds that read the volume's rows as a sequence (lstm, gru).
+RECURRENT_KINDS = _names_where(lambda k: k.role == "recurrent")
 #: Element-wise nonlinearities (maxout is a nonlinearity too, but its role is feature_pooling:
 #: it changes the depth).
 ACTIVATION_KINDS = _names_where(lambda k: k.role == "activation")

@@ -11,7 +11,9 @@ element-wise layers after it (activation, batch norm, maxout, dropout) folded in
   ("only forward! ~*2 for bwd"). In-place element-wise results are not counted separately,
   nor is a maxout layer's k-times wider pre-activation.
 * FLOPs: ``2 x`` the multiply-accumulates of conv and fc layers
-  (conv: ``F*F*D_in * D_out * W_out*H_out``; fc: ``n_in * n_out``); other layers are not counted.
+  (conv: ``F*F*D_in * D_out * W_out*H_out``; fc: ``n_in * n_out``) and of recurrent layers
+  (``T * G*N * (features + N)`` for T rows, G gates (LSTM 4, GRU 3), N units); other layers
+  are not counted.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import math
 
 from cnnlab.models.build import LayerInfo, Network, volume
-from cnnlab.models.spec import LINEAR_KINDS, STAGE_KINDS  # each kind's summary rule: its LayerKind
+from cnnlab.models.spec import LINEAR_KINDS, RECURRENT_KINDS, STAGE_KINDS  # each kind's summary rule: its LayerKind
 
 BYTES_PER_VALUE = 4
 
@@ -51,6 +53,12 @@ def _params_into(row: dict, info: LayerInfo) -> None:
             fan = f"{info.in_shape[2]}*{info.in_shape[1]}*{info.in_shape[0]}"
         row["formula"] = f"({fan})*{w[0]}"
         row["flops"] += 2 * per_output * math.prod(info.out_shape)
+    elif info.spec.kind in RECURRENT_KINDS:  # G*N x (features + N) weights, applied at every row
+        gates = module.weight_ih.shape[0]
+        row["weights"] += module.weight_ih.numel() + module.weight_hh.numel()
+        row["biases"] += module.bias_ih.numel() + module.bias_hh.numel()
+        row["formula"] = f"{gates // module.units}*{module.units}*({module.features}+{module.units})"
+        row["flops"] += 2 * info.in_shape[1] * gates * (module.features + module.units)
     else:
         row["other"] += sum(p.numel() for p in module.parameters())
 
@@ -134,7 +142,7 @@ def format_summary(s: dict) -> str:
         f"activation memory (4 bytes x (forward + backward)): {s['activation_values_per_image']:,} values, "
         f"{_human(s['activation_bytes_per_image'])} per image, {_human(s['activation_bytes_per_batch'])} "
         f"per batch of {s['batch']}",
-        f"FLOPs (2 x multiply-accumulates of conv/fc): {s['flops_per_image']:,} per image, "
+        f"FLOPs (2 x multiply-accumulates of conv/fc/recurrent): {s['flops_per_image']:,} per image, "
         f"{s['flops_per_batch']:,} per batch of {s['batch']}",
     ]
     return "\n".join(lines)

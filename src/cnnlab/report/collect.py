@@ -1,5 +1,6 @@
 """Everything a report shows about one run, read from its run directory: metrics.csv (the
-source of truth), layers.csv, sanity.json, and the test-set predictions of its checkpoint."""
+source of truth), layers.csv, sanity.json, pretrain.csv (DBN pre-training), and the test-set
+predictions of its checkpoint."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import torch
 from cnnlab.errors import CheckpointError
 from cnnlab.monitor.layerlog import FILENAME as LAYERS_FILE, read_layers
 from cnnlab.train.evaluation import SplitResult
+from cnnlab.train.checkpoint import load_checkpoint
 from cnnlab.train.inference import TrainedModel
+from cnnlab.train.pretrain import PRETRAIN_FILE, SAMPLES_FILE
 from cnnlab.train.rundir import RunDir
 
 TRAIN_SAMPLE = 1000  # training images kept for the top-9 patches of each filter
@@ -79,8 +82,18 @@ def collect_run(path: str | Path, checkpoint: str = "best", device: str = "auto"
     sanity_path = run.path / "sanity.json"
     sanity = read_json(sanity_path) if sanity_path.is_file() else None
     return RunData(run.path, run.path.name, metrics, read_layers(run.path / LAYERS_FILE), sanity,
-                   trained, test, splits.test.images.cpu(), test_features=splits.extras.get("test"),
-                   train_images=training_sample(splits.train.images))
+                   trained, test, splits.test.images.cpu(), extra=read_pretraining(run),
+                   test_features=splits.extras.get("test"), train_images=training_sample(splits.train.images))
+
+
+def read_pretraining(run: RunDir) -> dict:
+    """``pretrain`` (pretrain.csv's rows) and ``pretrain_samples`` (the first RBM's Gibbs chains,
+    with their ``steps``) of a run with DBN pre-training; {} without."""
+    rows = run.read_csv(PRETRAIN_FILE)
+    if not rows:
+        return {}
+    samples = run.path / SAMPLES_FILE
+    return {"pretrain": rows, "pretrain_samples": load_checkpoint(samples) if samples.is_file() else None}
 
 
 def read_json(path: Path) -> dict:

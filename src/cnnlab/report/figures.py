@@ -297,6 +297,46 @@ def physics_rejection(run: RunData) -> Figure | None:
     return fig
 
 
+def pretrain_monitors(run: RunData) -> Figure | None:
+    """The RBMs of DBN pre-training per epoch (epoch 0: before training): reconstruction error
+    and pseudo-likelihood on the monitored examples (pretrain.csv)."""
+    rows = run.extra.get("pretrain")
+    if not rows:
+        return None
+    fig, (err_ax, pl_ax) = _axes(width=9, ncols=2)
+    for rbm in sorted({r["rbm"] for r in rows}):
+        own = [r for r in rows if r["rbm"] == rbm]
+        label = f"rbm{rbm} ({own[0]['layer']}: {own[0]['visible']} x {own[0]['hidden']})"
+        err_ax.plot([r["epoch"] for r in own], [r["recon_error"] for r in own], marker="o", label=label)
+        pl = [(r["epoch"], r["pseudo_likelihood"]) for r in own if isinstance(r["pseudo_likelihood"], float)]
+        if pl:
+            pl_ax.plot(*zip(*pl), marker="o", label=label)
+    for ax, what in ((err_ax, "reconstruction error (sum of squares per example)"),
+                     (pl_ax, "log pseudo-likelihood per example")):
+        ax.set_xlabel("RBM epoch")
+        ax.set_title(what, fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return fig
+
+
+def rbm_samples(run: RunData) -> Figure | None:
+    """The first RBM's Gibbs chains (rows), started at training examples, after 0, 1, 10, 100
+    and 1000 steps (columns): ``E[v | h]`` shown as images of the network's input shape."""
+    stored = run.extra.get("pretrain_samples")
+    shape = run.trained.preprocess.output_shape(run.trained.input_shape)
+    if not stored or stored["samples"].shape[-1] != math.prod(shape):
+        return None
+    samples, steps = stored["samples"], stored["steps"]
+    chains = samples.reshape(-1, *shape)
+    fig, ax = _axes(width=1.1 * len(steps) + 1, height=1.1 * samples.shape[0] + 0.5)
+    ax.imshow(image_grid(to_display(chains), columns=len(steps)), interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(f"Gibbs steps: {', '.join(map(str, steps))} (left to right)", fontsize=9)
+    return fig
+
+
 @dataclass(frozen=True)
 class FigureSpec:
     key: str
@@ -321,6 +361,10 @@ RUN_FIGURES: tuple[FigureSpec, ...] = (
                filter_responses, "the network has no conv layers"),
     FigureSpec("saliency", "Saliency map of the example image", saliency_map,
                "the first test image's class score has no gradient"),
+    FigureSpec("pretrain", "DBN pre-training: the RBMs' monitors", pretrain_monitors,
+               "no pre-training in this run (pretrain.method=none)"),
+    FigureSpec("rbm_samples", "Samples of the first RBM: Gibbs chains from training examples", rbm_samples,
+               "no pre-training in this run, or its first RBM is not on the input image"),
     FigureSpec("confusion", "Confusion matrix", confusion_matrix, ""),
     FigureSpec("mistakes", "Most confidently wrong test images", confident_mistakes,
                "no test image is misclassified"),

@@ -5,6 +5,7 @@
         -> fit preprocessing on train only
         -> seed, build the model for the preprocessing's output shape
         -> model.init_from (trained weights, matched by name and shape), model.freeze
+        -> pretrain (stacked RBMs initialise the hidden fc layers: train/pretrain.py)
         -> optimizer (param groups with layer_lr), schedule, loader (augmentation, balancing)
         -> the loss (label smoothing, class weights, regularisation)
         -> callbacks
@@ -28,6 +29,7 @@ from cnnlab.train.callbacks import Callback, build_callbacks, check_callbacks
 from cnnlab.train.device import resolve_device
 from cnnlab.train.distributed import Group, current_group
 from cnnlab.train.loss import Loss
+from cnnlab.train.pretrain import PretrainReport, pretrain_dbn
 from cnnlab.train.speed import StepSettings, step_settings
 from cnnlab.train.transfer import InitReport, freeze, init_from
 
@@ -60,6 +62,7 @@ class Experiment:
     total_steps: int = 0
     init_report: InitReport | None = None  # what model.init_from loaded (None: a fresh init)
     frozen: list[str] = field(default_factory=list)  # layers model.freeze froze
+    pretrain_report: PretrainReport | None = None  # what pretrain did (None: no pre-training)
     speed: StepSettings | None = None  # memory format, autocast, loss scaler, compiled forward
     group: Group = field(default_factory=Group)  # DDP ranks (train/distributed.py)
 
@@ -73,11 +76,13 @@ class Experiment:
 
 
 def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
-                     device: str | torch.device | None = None, pretrained: bool = True) -> Experiment:
+                     device: str | torch.device | None = None, pretrained: bool = True,
+                     show_progress: bool = False) -> Experiment:
     """Build the experiment ``cfg`` describes (data loaded, preprocessing fitted, model seeded).
 
-    ``pretrained=False`` skips ``model.init_from``: a resume, whose weights come from its own
-    checkpoint (and whose source may be gone by then)."""
+    ``pretrained=False`` skips ``model.init_from`` and the pre-training: a resume, whose weights
+    come from its own checkpoint (and whose source may be gone by then). ``show_progress``: the
+    pre-training's progress bars."""
     group = current_group()  # torchrun's ranks (world 1 without torchrun)
     dev = group.device(torch.device(device) if device is not None else resolve_device(cfg.device))
     splits = load_data(cfg.data, cfg.seed)
@@ -91,6 +96,10 @@ def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
     report = init_from(model, cfg.model.init_from) if cfg.model.init_from and pretrained else None
     frozen = freeze(model, cfg.model.freeze)  # before the optimizer: frozen layers join no group
     model = model.to(dev)
+    pretrain_report = None
+    if cfg.pretrain.method == "dbn" and pretrained:  # before the layout and DDP wrapping of the model
+        pretrain_report = pretrain_dbn(model, model.specs, cfg.pretrain, splits.train.images, preprocess,
+                                       cfg.seed, show_progress and group.main)
     speed = step_settings(cfg.train, cfg.optim, model, dev, group)  # layout (in place), precision, DDP, compile
     optimizer = build_optimizer(cfg.optim, model)
 
@@ -103,7 +112,7 @@ def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
     return Experiment(cfg, dev, splits, preprocess, model, optimizer, loader, scheduler, loss,
                       on_this_rank(check_callbacks(build_callbacks(cfg) + list(callbacks)), group),
                       steps_per_epoch, total_steps,
-                      report, frozen, speed, group)
+                      report, frozen, pretrain_report, speed, group)
 
 
 def on_this_rank(callbacks: list[Callback], group: Group) -> list[Callback]:

@@ -12,7 +12,9 @@ was. Then:
 - **refused**: the data and its preprocessing (``data.*``), the model (``model.*``, including
   ``model.init_from``, which only says where a new run starts -- a resume never reads it again,
   so the source may be gone -- and ``model.freeze``, since the optimizer's state covers the
-  layers that were trainable; start a new run with ``model.init_from=RUN`` instead), the update
+  layers that were trainable; start a new run with ``model.init_from=RUN`` instead), the
+  pre-training (``pretrain.*``: it ran once before the first epoch, its RBMs are in the
+  checkpoint's weights and ``pretrain.csv`` is left as it is), the update
   rule (``optim.name``: its state would not fit), the batch size, the seed, the run's name and
   folder, and fewer epochs or iterations than already done.
 
@@ -46,6 +48,8 @@ REFUSED = {
                     "start a new run with model.init_from=THIS_RUN",
     "data.": "the data and its preprocessing are part of what the checkpoint learned",
     "model.": "the checkpoint's weights are for the run's own architecture",
+    "pretrain.": "pre-training ran once, before the first epoch, and its result is in the checkpoint's "
+                 "weights; a resume neither redoes nor changes it",
     "optim.name": "the optimizer's saved state belongs to its update rule",
     "train.batch_size": "the schedule and the epoch's batches are laid out for the run's batch size",
     "seed": "the run's shuffling and augmentation follow its seed",
@@ -121,7 +125,8 @@ def resume_run(path: str | Path, overrides=(), **trainer_options):
                                   "metrics.csv and train.log there; fix its permissions (or copy the run)")
     changes = changed_keys(old, new)
     check_changes(changes, state, str(run.path))
-    # Not model.init_from again: the checkpoint has the weights, and the source may be gone.
+    # Not model.init_from or the pre-training again: the checkpoint has the weights (and the source
+    # may be gone); pretrain.csv stays as the first start wrote it.
     experiment = build_experiment(new, trainer_options.get("callbacks", ()), pretrained=False)
     trainer = Trainer(new, run, experiment=experiment, **trainer_options)
     trainer.load_state_dict(state, str(checkpoint))  # architecture and classes checked here

@@ -116,12 +116,27 @@ class RunDir:
                                       "damaged (it is rewritten whole after every epoch)")
         return rows
 
+    def read_csv(self, name: str) -> list[dict]:
+        """The rows of the run's table ``name`` (numbers parsed; [] if it is absent)."""
+        path = self.path / name
+        if not path.is_file():
+            return []
+        try:
+            with path.open(newline="", encoding="utf-8") as f:
+                return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise CheckpointError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+
     def write_metrics(self, rows: list[dict]) -> None:
         """Rewrite metrics.csv (rows may carry extra columns after the standard ones)."""
-        columns = list(METRIC_COLUMNS)
+        self.write_csv(self.metrics_path.name, rows, METRIC_COLUMNS)
+
+    def write_csv(self, name: str, rows: list[dict], columns=()) -> None:
+        """Rewrite the table ``name`` of the run (``columns`` first, then any others the rows have)."""
+        columns = list(columns)
         for row in rows:
             columns += [k for k in row if k not in columns]
-        with atomic_write(self.metrics_path, "w") as f:
+        with atomic_write(self.path / name, "w") as f:
             writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             for row in rows:

@@ -36,6 +36,7 @@ from cnnlab.train.device import epoch_seed
 from cnnlab.train.distributed import current_group, remember_run
 from cnnlab.train.evaluation import SplitResult, evaluate_split
 from cnnlab.train.experiment import Experiment, build_experiment
+from cnnlab.train.pretrain import PRETRAIN_COLUMNS, PRETRAIN_FILE, SAMPLE_STEPS, SAMPLES_FILE
 from cnnlab.train.progress import Progress
 from cnnlab.train.rundir import TEST_SUMMARY, RunDir
 
@@ -82,7 +83,7 @@ class Trainer:
         self.run = run
         self.echo = echo
         self.progress = Progress(show_progress)
-        self.experiment = x = experiment or build_experiment(cfg, callbacks)
+        self.experiment = x = experiment or build_experiment(cfg, callbacks, show_progress=show_progress)
         self.device, self.splits, self.preprocess, self.model = x.device, x.splits, x.preprocess, x.model
         self.optimizer, self.loader, self.scheduler, self.loss = x.optimizer, x.loader, x.scheduler, x.loss
         self.callbacks = x.callbacks
@@ -105,6 +106,13 @@ class Trainer:
         self.metrics: list[dict] = []
         if x.init_report is not None:  # what a fine-tuning run starts from: in the log too
             for line in x.init_report.lines():
+                self.say(line)
+        if x.pretrain_report is not None:  # the RBMs' monitors: pretrain.csv, one line each in the log
+            if self.group.main:
+                run.write_csv(PRETRAIN_FILE, x.pretrain_report.rows, PRETRAIN_COLUMNS)
+                save_checkpoint({"samples": x.pretrain_report.samples, "steps": list(SAMPLE_STEPS)},
+                                run.path / SAMPLES_FILE)
+            for line in x.pretrain_report.lines():
                 self.say(line)
         if x.frozen:
             self.say(f"frozen (no gradient, no weight decay): {', '.join(x.frozen)}")

@@ -75,6 +75,10 @@ _row("network3-expanded", "network3 2 conv + FC-100 ReLU, expanded data, MNIST",
 _row("network3-dropout", "network3 + 2 x FC-1000 dropout, MNIST (cnnlab best: ensemble of 5)",
      "seeds/004", "0.40% (99.60%)", "0.33% (the book's ensemble of 5 networks, 99.67%)",
      "network3-dropout-seed", "network3-mnist", seeds=(0,), ensemble=5, seed_needs="gpu")
+_row("dbn-mnist", "DBN: 2 RBMs pre-train an MLP 784-500-500-10, MNIST", "seeds/001", "— (taught, not run)",
+     "1.3% (Theano tutorial DBN, 784-1000-1000-1000-10)", None, "dbn-mnist")
+_row("lstm-mnist", "LSTM-128 over image rows, MNIST", "seeds/001", "— (taught, not run)",
+     "~1-2% (sequential MNIST by rows)", None, "lstm-mnist", seeds=(0,))
 _row("lenet5-cifar10", "LeNet-5, CIFAR-10", "seeds/000 s.2", "40%", "",
      "lenet5-cifar10-seed", "lenet5-cifar10", seeds=(0,), best_runs=(0, 1, 2))
 _row("convnet-cifar10", "cs231n ConvNet (Adadelta, batch 4), CIFAR-10", "seeds/000 s.2.1.1", "40%",

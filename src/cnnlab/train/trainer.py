@@ -150,6 +150,11 @@ class Trainer:
         self.best_value = state.get("best_value", self.best_val_acc)
         # Rows of epochs after the checkpoint (a crash between the two writes) are dropped.
         self.metrics = [r for r in self.run.read_metrics() if r["epoch"] <= self.epoch]
+        epochs = [r["epoch"] for r in self.metrics]
+        if epochs != list(range(1, self.epoch + 1)):
+            raise CheckpointError(f"{self.run.metrics_path}: holds epochs {_span(epochs)} but {origin} is after "
+                                  f"epoch {self.epoch}; rows are missing, so the file is damaged (resuming "
+                                  "would lose them)")
 
     def say(self, line: str) -> None:
         if self.group.main:
@@ -357,6 +362,10 @@ class Trainer:
         self.say(f"test error {100 * result.test_error:.2f}% (loss {test.loss:.4f}) with the weights "
                  f"of epoch {self.best_epoch}; run directory {self.run.path}")
         return result
+
+
+def _span(epochs: list[int]) -> str:
+    return "none" if not epochs else f"{epochs[0]}..{epochs[-1]} ({len(epochs)} rows)"
 
 
 def load_epoch(path: Path) -> int | str:

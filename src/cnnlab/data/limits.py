@@ -39,9 +39,10 @@ def human(nbytes: int) -> str:
     return f"{nbytes:.1f} EiB"  # pragma: no cover
 
 
-def check_fits(nbytes: int, origin: str, what: str) -> None:
-    """DataError if ``nbytes`` (what ``origin`` declares for ``what``) exceed the available memory."""
-    free = available_memory()
+def check_fits(nbytes: int, origin: str, what: str, free: int | None = None) -> None:
+    """DataError if ``nbytes`` (what ``origin`` declares for ``what``) exceed the available memory
+    (``free``: as measured before the reading began, for a running total)."""
+    free = available_memory() if free is None else free
     if nbytes > free:
         raise DataError(f"{origin}: {what} would take {human(nbytes)} but {human(free)} of memory is "
                         "available; the file declares more than it can hold, or it is too large to load "

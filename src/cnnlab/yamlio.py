@@ -123,6 +123,6 @@ def read_yaml_file(path: str | Path, error: type[Exception] = ConfigError):
 
 
 def _short(exc: yaml.YAMLError) -> str:
-    """PyYAML's message, without the quoted source lines it appends (they can be huge)."""
-    text = str(exc)
+    """PyYAML's message on one line, without the quoted source lines it appends (they can be huge)."""
+    text = " ".join(str(exc).replace('in "<unicode string>", ', "at ").split())
     return text if len(text) <= 500 else text[:500] + " ..."

@@ -267,3 +267,31 @@ def test_small_hdf5_declaring_two_billion_images_is_refused(tmp_path, runs_dir, 
         k, shape=(2_000_000_000, 1, 28, 28), dtype="u1", chunks=(1, 1, 28, 28)))
     assert path.stat().st_size < 1 << 20
     cli(train_args(path, runs_dir, **{"data.source": "hdf5", "data.val_size": 0}), 2, path, "memory")
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz"])
+def test_archive_inflating_to_more_than_memory_is_refused(tmp_path, runs_dir, cli, monkeypatch, suffix):
+    """Members each under the per-member limit, together over the memory available (here set
+    to 2 MiB): refused before they are read (a zip: before any is inflated)."""
+    import tarfile
+
+    from cnnlab.data import archive, limits
+
+    monkeypatch.setattr(limits, "available_memory", lambda: 2 << 20)
+    monkeypatch.setattr(archive, "available_memory", lambda: 2 << 20)
+    members = {f"{c}/{i}.png": _png(np.zeros((8, 8), np.uint8)) for c in "ab" for i in range(2)}
+    members |= {f"a/big{i}.png": b"\x00" * (900 << 10) for i in range(3)}
+    path = tmp_path / f"many{suffix}"
+    if suffix == ".zip":
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, data in members.items():
+                zf.writestr(name, data)
+    else:
+        with tarfile.open(path, "w:gz") as tf:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    assert path.stat().st_size < 100 << 10
+    cli(train_args(path, runs_dir, **{"data.source": "folder", "data.val_size": 0, "data.cache": "false"}),
+        2, path, "memory")

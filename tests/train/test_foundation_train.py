@@ -142,7 +142,7 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         save_checkpoint({"epoch": 2}, path)
     monkeypatch.undo()
-    assert load_checkpoint(path)["epoch"] == 1
+    assert torch.load(path, weights_only=True)["epoch"] == 1  # the raw file: this state has no other fields
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left
 
 

@@ -63,8 +63,8 @@ def run(args) -> int:
     from cnnlab.models.gradcheck import TOLERANCE, worst
 
     tol = TOLERANCE if args.tol is None else args.tol
-    if args.batch < 1 or (args.samples is not None and args.samples < 1) or tol <= 0:
-        raise ConfigError("--batch, --samples and --tol must be positive")
+    if args.batch < 1 or (args.samples is not None and args.samples < 1) or not 0 < tol < float("inf"):
+        raise ConfigError("--batch, --samples and --tol must be positive (and --tol finite)")
     results = []
     checks = _checks(args)
     for label, thunk in tqdm(checks, desc="gradcheck", unit="check", leave=False, disable=len(checks) == 1):

@@ -35,6 +35,8 @@ def _size(text: str) -> tuple[int, int]:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise UserError(f"--size {text}: give HxW, e.g. 64x64") from None
+    if h < 1 or w < 1:
+        raise UserError(f"--size {text}: both sides must be at least 1")
     return h, w
 
 
@@ -43,6 +45,7 @@ def sliding_probabilities(trained, paths: list[str], size: tuple[int, int] | Non
     import torch
     from PIL import Image
 
+    from cnnlab.data.limits import check_image_size
     from cnnlab.errors import UserError
     from cnnlab.models.fullconv import fully_convolutional
     from cnnlab.train.inference import load_image
@@ -65,6 +68,8 @@ def sliding_probabilities(trained, paths: list[str], size: tuple[int, int] | Non
             target = size
         if target[0] < h or target[1] < w:
             raise UserError(f"--size {target[0]}x{target[1]} is smaller than the training size {h}x{w}")
+        widest = max((p.shape[0] for p in net.parameters() if p.ndim == 4), default=1)
+        check_image_size(target[0], target[1], f"{path}: sliding at", widest)
         image = load_image(path, (c, *target)).to(trained.device)
         with torch.no_grad():
             scores = net(trained.preprocess(image))

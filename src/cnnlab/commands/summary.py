@@ -22,7 +22,11 @@ def parse_input_shape(text: str) -> tuple[int, int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*[x,]\s*(\d+)\s*[x,]\s*(\d+)\s*", text)
     if not match or min(int(g) for g in match.groups()) < 1:
         raise ConfigError(f"--input '{text}': give C x H x W with positive sizes, e.g. 1x28x28 or 3x32x32")
-    return tuple(int(g) for g in match.groups())
+    shape = tuple(int(g) for g in match.groups())
+    from cnnlab.data.limits import check_image_size
+
+    check_image_size(shape[1], shape[2], "--input", shape[0])
+    return shape
 
 
 def add_arguments(p) -> None:

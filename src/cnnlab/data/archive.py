@@ -1,11 +1,13 @@
 """Reading the files of a directory tree or a ``.tar`` / ``.tar.gz`` / ``.zip`` archive
 in place, without extracting anything.
 
-Members are read into memory, never written to disk, and every member name is checked as if
-it were going to be extracted under the target: absolute paths, ``..`` components, symbolic
-and hard links and device files are rejected with an error naming the member. (An archive
-that tries to escape its directory is malicious or broken; silently skipping it would hide
-that.)
+Members are read into memory, never written to disk: each at most
+:data:`~cnnlab.data.limits.MAX_MEMBER_BYTES`, all together at most the memory available (a
+zip's declared sizes are summed before any member is inflated, a tar's as it is read). Every
+member name is checked as if it were going to be extracted under the target: absolute paths,
+``..`` components, symbolic and hard links and device files are rejected with an error naming
+the member. (An archive that tries to escape its directory is malicious or broken; silently
+skipping it would hide that.)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
-from cnnlab.data.limits import MAX_MEMBER_BYTES, human
+from cnnlab.data.limits import MAX_MEMBER_BYTES, available_memory, check_fits, human
 from cnnlab.errors import DataError
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
@@ -97,6 +99,7 @@ def _tar_members(path: Path, lazy: bool = False) -> Iterator[Member]:
         raise DataError(f"{path}: a compressed tar has no random access, so it cannot be streamed; "
                         "extract it (or repack it as .zip or an uncompressed .tar), or use "
                         "data.loader=device")
+    free, total = available_memory(), 0  # members are read one by one: a running total
     try:
         with tarfile.open(path, "r:*") as tf:
             for info in tf:
@@ -116,6 +119,8 @@ def _tar_members(path: Path, lazy: bool = False) -> Iterator[Member]:
                     yield Member(parts, False, read, f"{path}:{info.name}")
                     continue
                 _check_size(info.size, f"{path}:{info.name}")
+                total += info.size
+                check_fits(total, f"{path}:{info.name}", "the members read so far", free)
                 data = tf.extractfile(info).read()  # sequential read: fast on .tar.gz
                 yield Member(parts, False, lambda d=data: d, f"{path}:{info.name}")
     except (tarfile.TarError, EOFError, OSError) as exc:
@@ -125,6 +130,8 @@ def _tar_members(path: Path, lazy: bool = False) -> Iterator[Member]:
 def _zip_members(path: Path, lazy: bool = False) -> Iterator[Member]:
     try:
         with zipfile.ZipFile(path) as zf:
+            if not lazy:  # every member is about to be inflated into memory: their declared sum
+                check_fits(sum(i.file_size for i in zf.infolist()), str(path), "its members inflated")
             for info in zf.infolist():
                 parts = safe_parts(info.filename, str(path))
                 mode = info.external_attr >> 16

@@ -138,9 +138,9 @@ def hdf5_source(cfg: DataConfig) -> DatasetSplits:
             total = 0
             for key in keys:
                 if key in _WANTED:
-                    total += _hdf5_dataset(f, key, path, cfg.hdf5_links).nbytes
+                    total += hdf5_dataset(f, key, path, cfg.hdf5_links).nbytes
             check_fits(total, str(path), "its datasets")
-            return splits_from_mapping(lambda k: _hdf5_dataset(f, k, path, cfg.hdf5_links)[()], keys, cfg, str(path))
+            return splits_from_mapping(lambda k: hdf5_dataset(f, k, path, cfg.hdf5_links)[()], keys, cfg, str(path))
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise DataError(f"{path}: not a readable HDF5 file ({exc})") from None
 
@@ -148,11 +148,14 @@ def hdf5_source(cfg: DataConfig) -> DatasetSplits:
 _WANTED = {k for pair in KEYS.values() for k in pair} | {"classes"}
 
 
-def _hdf5_dataset(f, key: str, path: Path, follow_links: bool):
-    """``f[key]``, a dataset, refusing links unless ``data.hdf5_links`` (they read other files)."""
+def hdf5_dataset(f, key: str, path: Path, follow_links: bool):
+    """``f[key]``, a dataset, refusing links unless ``data.hdf5_links`` (they read other files).
+    (Also the check of the jets files of :mod:`cnnlab.physics.store`.)"""
     import h5py
 
     link = f.get(key, getlink=True)
+    if link is None:
+        raise DataError(f"{path}: has no '{key}'")
     if not isinstance(link, h5py.HardLink) and not follow_links:
         target = f" to {link.filename}:{link.path}" if isinstance(link, h5py.ExternalLink) else \
             f" to {link.path}" if isinstance(link, h5py.SoftLink) else ""

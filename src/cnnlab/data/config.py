@@ -65,7 +65,7 @@ class DataConfig(Section):
     cache: bool = Field(True, description="cache decoded image folders as .npz in the data cache")
     hdf5_links: bool = Field(
         False, description="follow soft and external links and virtual or external-storage datasets in "
-                           "an HDF5 file (refused by default, like links in archives)")
+                           "an HDF5 file (data.source=hdf5 and the jets sources; refused by default, like links in archives)")
     jet_prep: list[str] | None = Field(
         None, description="jets sources: jet-image preprocessing in order, from centre | rotate | "
                           "flip | normalise (last); None = the source's own (jets: [], jets-aligned: "

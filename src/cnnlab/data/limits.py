@@ -39,10 +39,25 @@ def human(nbytes: int) -> str:
     return f"{nbytes:.1f} EiB"  # pragma: no cover
 
 
-def check_fits(nbytes: int, origin: str, what: str) -> None:
-    """DataError if ``nbytes`` (what ``origin`` declares for ``what``) exceed the available memory."""
-    free = available_memory()
+def check_fits(nbytes: int, origin: str, what: str, free: int | None = None) -> None:
+    """DataError if ``nbytes`` (what ``origin`` declares for ``what``) exceed the available memory
+    (``free``: as measured before the reading began, for a running total)."""
+    free = available_memory() if free is None else free
     if nbytes > free:
         raise DataError(f"{origin}: {what} would take {human(nbytes)} but {human(free)} of memory is "
                         "available; the file declares more than it can hold, or it is too large to load "
                         "whole (an image folder can stream: data.loader=stream)")
+
+
+def check_image_size(height: int, width: int, what: str, channels: int = 1) -> None:
+    """UserError for an image size asked on the command line (``predict --size``, ``summary
+    --input``) beyond Pillow's decompression-bomb pixel limit (the limit images read from files
+    have), or whose ``channels`` float32 maps exceed the available memory."""
+    from PIL import Image
+
+    pixels = height * width
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and pixels > limit:
+        raise DataError(f"{what} {height}x{width} is {pixels} pixels, more than the {limit} that images may "
+                        "have (Pillow's decompression-bomb limit); give a smaller size")
+    check_fits(pixels * channels * 4, f"{what} {height}x{width}", f"{channels} feature map(s)")

@@ -15,28 +15,18 @@ import csv
 from pathlib import Path
 
 from cnnlab.atomic import atomic_write
+from cnnlab.runfiles import read_table
 
 LAYER_COLUMNS = ["epoch", "step", "layer", "kind", "grad_norm", "weight_norm", "update_ratio",
                  "dead_fraction", "saturated_fraction", "act_mean", "act_std"]
 FILENAME = "layers.csv"
 
 
-def _parse(text: str):
-    if text == "":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def read_layers(path: Path) -> list[dict]:
+    """The rows of ``path`` (none if it does not exist); a CheckpointError naming it if damaged."""
     if not Path(path).is_file():
         return []
-    with open(path, newline="") as f:
-        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    return read_table(Path(path), LAYER_COLUMNS, integers=("epoch", "step"), texts=("layer", "kind"))
 
 
 def write_layers(path: Path, rows: list[dict]) -> None:

@@ -68,13 +68,13 @@ def balanced_index(labels: np.ndarray, mask: np.ndarray, seed: int = _BALANCE_SE
     return np.sort(np.concatenate([rng.choice(c, n, replace=False) if len(c) > n else c for c in chosen]))
 
 
-def aligned_images(path, view: JetsView, n_jets: int) -> np.ndarray:
+def aligned_images(path, view: JetsView, n_jets: int, follow_links: bool = False) -> np.ndarray:
     """Re-pixelise the stored constituents after ``view.steps`` (the file's pixel settings)."""
-    with open_for_reading(path) as h5:
+    with open_for_reading(path, follow_links) as h5:
         settings = json.loads(h5.attrs["settings"])
         jet_eta = h5["jets/eta"][:n_jets].astype(np.float64)
         jet_phi = h5["jets/phi"][:n_jets].astype(np.float64)
-    c, jet = read_constituents(path)
+    c, jet = read_constituents(path, follow_links)
     c = {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in c.items()}
     u = c["eta"] - jet_eta[jet]
     v = wrap_phi(c["phi"] - jet_phi[jet])
@@ -85,13 +85,15 @@ def aligned_images(path, view: JetsView, n_jets: int) -> np.ndarray:
 
 
 def load_jets(path, view: JetsView = JetsView(), test_split: float = 0.2,
-              balance_train: bool = True) -> DatasetSplits:
-    data = read_jets(path, images=not view.steps)
+              balance_train: bool = True, follow_links: bool = False) -> DatasetSplits:
+    """The splits of a jets file; its layout and sizes checked first (:func:`store.check_layout`;
+    HDF5 links refused unless ``follow_links``, ``data.hdf5_links``)."""
+    data = read_jets(path, images=not view.steps, follow_links=follow_links)
     jets = data["jets"]
     n = len(jets["label"])
     if n == 0:
         raise DataError(f"{path}: holds no jets yet")
-    images = aligned_images(path, view, n) if view.steps else data["images"]
+    images = aligned_images(path, view, n, follow_links) if view.steps else data["images"]
     if view.normalise:
         images = jetprep.normalise(images)
     labels = jets["label"].astype(np.int64)
@@ -122,7 +124,8 @@ def _register(name: str, view: JetsView) -> None:
             raise DataError(f"data.source={name} needs data.path: a file made by "
                             "`cnnlab data jets --jets N --out FILE.h5`")
         chosen = view if cfg.jet_prep is None else JetsView(*jetprep.parse_steps(cfg.jet_prep))
-        return load_jets(cfg.path, chosen, cfg.test_split, balance_train=cfg.balance == "none")
+        return load_jets(cfg.path, chosen, cfg.test_split, balance_train=cfg.balance == "none",
+                         follow_links=cfg.hdf5_links)
 
     source.__doc__ = f"Quark/gluon jet images from a `cnnlab data jets` file ({name})."
     SOURCES.register(name)(source)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnlab.data.limits import check_fits
 from cnnlab.errors import DataError
 from cnnlab.physics.generate import COUNTERS, CONSTITUENT_FIELDS, JET_FIELDS, Block
 from cnnlab.physics.images import channel_names
@@ -77,8 +78,12 @@ class JetFile:
                 h5.close()
                 path.unlink()
                 return cls.open(path, settings, seed, versions)
-            f._check_compatible(settings, seed)
-            f._cut_to_committed()
+            try:
+                f._check_compatible(settings, seed)
+                f._cut_to_committed()
+            except BaseException:
+                h5.close()
+                raise
             return f
         path.parent.mkdir(parents=True, exist_ok=True)
         h5 = h5py.File(path, "w")
@@ -114,6 +119,7 @@ class JetFile:
         if attrs.get("format") != FORMAT:
             raise DataError(f"{self.path}: not a cnnlab jets file (format {attrs.get('format')!r}); "
                             "choose another --out")
+        check_layout(self.h5, self.path)
         stored = json.loads(attrs["settings"])
         wanted = json.loads(settings.model_dump_json())
         diff = [f"{k}: file has {stored.get(k)!r}, asked {v!r}" for k, v in wanted.items()
@@ -181,12 +187,13 @@ def read_summary(path: str | Path) -> dict:
         attrs = dict(h5.attrs)
     out = {k: (v.item() if hasattr(v, "item") else v) for k, v in attrs.items()}
     for key in ("settings", "versions", "classes", "channels"):
-        out[key] = json.loads(out[key])
+        out[key] = _json_attr(attrs, key, path)
     return out
 
 
-def open_for_reading(path: str | Path):
-    """Open a jets file read-only; DataError if missing or not a jets file."""
+def open_for_reading(path: str | Path, follow_links: bool = False):
+    """Open a jets file read-only, its layout checked (:func:`check_layout`); DataError if
+    missing, not HDF5, not a jets file, or not laid out as this module writes."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"{path}: no such jets file. Make one with: cnnlab data jets --jets N --out {path}")
@@ -197,29 +204,95 @@ def open_for_reading(path: str | Path):
         hint = (" It is locked: is `cnnlab data jets` still writing it?" if "lock" in str(exc) else
                 " It is truncated or not a jets file.")
         raise DataError(f"{path}: cannot be read as HDF5 ({exc}).{hint}") from None
-    if h5.attrs.get("format") != FORMAT:
+    try:
+        check_layout(h5, path, follow_links)
+    except BaseException:
         h5.close()
-        raise DataError(f"{path}: not a cnnlab jets file (no format={FORMAT!r} attribute)")
+        raise
     return h5
 
 
-def read_jets(path: str | Path, images: bool = True) -> dict:
+def _json_attr(attrs, key: str, path) -> object:
+    try:
+        return json.loads(attrs[key])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path}: attribute '{key}' is missing or not JSON ({exc}); the file is damaged") from None
+
+
+def _count_attr(attrs, key: str, path) -> int:
+    value = attrs.get(key)
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < 0:
+        raise DataError(f"{path}: attribute '{key}' is {value!r}, not a count; the file is damaged")
+    return int(value)
+
+
+def check_layout(h5, path: Path, follow_links: bool = False) -> None:
+    """The file is a jets file as :class:`JetFile` writes it: the format tag, the attributes
+    (counts, JSON settings), every dataset present as a plain dataset of this file (links and
+    external storage refused unless ``follow_links``, as ``data.hdf5_links`` for HDF5 sources),
+    numeric, of the right rank and at least as long as the committed counts say."""
+    from cnnlab.data.arrays import hdf5_dataset
+
+    attrs = h5.attrs
+    if attrs.get("format") != FORMAT:
+        raise DataError(f"{path}: not a cnnlab jets file (no format={FORMAT!r} attribute)")
+    n = _count_attr(attrs, "n_jets", path)
+    _count_attr(attrs, "n_blocks", path)
+    settings = _json_attr(attrs, "settings", path)
+    channels = _json_attr(attrs, "channels", path)
+    classes = _json_attr(attrs, "classes", path)
+    if not (isinstance(classes, list) and len(classes) == 2 and isinstance(channels, list)
+            and isinstance(settings, dict) and isinstance(settings.get("pixels"), int)):
+        raise DataError(f"{path}: attributes 'classes', 'channels' or 'settings' are not what cnnlab writes; "
+                        "the file is damaged")
+    p = settings["pixels"]
+    expected = {"images": (4, (len(channels), p, p), n)}
+    expected |= {f"jets/{k}": (1, (), n) for k in _JET_DTYPES}
+    expected |= {f"constituents/{k}": (1, (), 0) for k in _CONSTITUENT_DTYPES}
+    for key, (ndim, tail, length) in expected.items():
+        d = hdf5_dataset(h5, key, path, follow_links)
+        if d.ndim != ndim or tuple(d.shape[1:]) != tail or d.shape[0] < length or d.dtype.kind not in "fiu":
+            want = f"{' x '.join(['N', *map(str, tail)])} numbers, N >= {length}"
+            raise DataError(f"{path}: '{key}' is {' x '.join(map(str, d.shape)) or 'a scalar'} {d.dtype}, "
+                            f"expected {want}; the file is damaged or not written by cnnlab")
+
+
+def read_jets(path: str | Path, images: bool = True, follow_links: bool = False) -> dict:
     """All committed jets of a file: ``{'images': N x C x P x P, 'jets': {field: N}, ...}``."""
-    with open_for_reading(path) as h5:
+    with open_for_reading(path, follow_links) as h5:
         n = int(h5.attrs["n_jets"])
+        row = sum(np.dtype(dtype).itemsize for dtype in _JET_DTYPES.values())
+        if images:
+            row += int(np.prod(h5["images"].shape[1:])) * 4
+        check_fits(n * row, str(path), f"its {n} jets")
         out = {"jets": {name: h5[f"jets/{name}"][:n] for name in _JET_DTYPES},
                "classes": json.loads(h5.attrs["classes"]),
                "channels": json.loads(h5.attrs["channels"])}
         if images:
-            out["images"] = h5["images"][:n]
+            out["images"] = h5["images"][:n].astype(np.float32, copy=False)
+    _check_jet_values(out["jets"], path)
     return out
 
 
-def read_constituents(path: str | Path) -> tuple[dict, np.ndarray]:
+def _check_jet_values(jets: dict, path) -> None:
+    if not np.isin(jets["label"], (0, 1)).all():
+        raise DataError(f"{path}: 'jets/label' holds values other than 0 (gluon) and 1 (quark)")
+    if (jets["multiplicity"] < 0).any():
+        raise DataError(f"{path}: 'jets/multiplicity' holds negative counts; the file is damaged")
+
+
+def read_constituents(path: str | Path, follow_links: bool = False) -> tuple[dict, np.ndarray]:
     """Constituent arrays and the jet index of each constituent."""
-    with open_for_reading(path) as h5:
+    with open_for_reading(path, follow_links) as h5:
         n = int(h5.attrs["n_jets"])
-        counts = h5["jets/multiplicity"][:n]
+        counts = h5["jets/multiplicity"][:n].astype(np.int64)
+        if (counts < 0).any():
+            raise DataError(f"{path}: 'jets/multiplicity' holds negative counts; the file is damaged")
         m = int(counts.sum())
+        check_fits(m * 8 * (len(_CONSTITUENT_DTYPES) + 1), str(path), f"its {m} constituents")
+        short = [name for name in _CONSTITUENT_DTYPES if h5[f"constituents/{name}"].shape[0] < m]
+        if short:
+            raise DataError(f"{path}: 'constituents/{short[0]}' holds fewer than the {m} constituents the "
+                            "jets' multiplicities add up to; the file is damaged")
         arrays = {name: h5[f"constituents/{name}"][:m] for name in _CONSTITUENT_DTYPES}
     return arrays, np.repeat(np.arange(n), counts)

@@ -4,7 +4,6 @@ predictions of its checkpoint."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import torch
 
 from cnnlab.errors import CheckpointError
 from cnnlab.monitor.layerlog import FILENAME as LAYERS_FILE, read_layers
+from cnnlab.runfiles import read_json_object
 from cnnlab.train.evaluation import SplitResult
 from cnnlab.train.checkpoint import load_checkpoint
 from cnnlab.train.inference import TrainedModel
@@ -80,7 +80,7 @@ def collect_run(path: str | Path, checkpoint: str = "best", device: str = "auto"
                               "empty); nothing to report")
     trained, splits, test = evaluate_trained(run.path, checkpoint, device)
     sanity_path = run.path / "sanity.json"
-    sanity = read_json(sanity_path) if sanity_path.is_file() else None
+    sanity = read_sanity(sanity_path) if sanity_path.is_file() else None
     return RunData(run.path, run.path.name, metrics, read_layers(run.path / LAYERS_FILE), sanity,
                    trained, test, splits.test.images.cpu(), extra=read_pretraining(run),
                    test_features=splits.extras.get("test"), train_images=training_sample(splits.train.images))
@@ -96,13 +96,7 @@ def read_pretraining(run: RunDir) -> dict:
     return {"pretrain": rows, "pretrain_samples": load_checkpoint(samples) if samples.is_file() else None}
 
 
-def read_json(path: Path) -> dict:
-    """A run's JSON file (sanity.json); a CheckpointError naming it if it is damaged."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: cannot be read as JSON ({getattr(exc, 'strerror', None) or exc}); "
-                              "delete it to report without the sanity checks") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: not a JSON object; delete it to report without the sanity checks")
-    return data
+def read_sanity(path: Path) -> dict:
+    """A run's sanity.json; a CheckpointError naming it if it is damaged."""
+    return read_json_object(path, {"findings": ("check", "level", "message")},
+                            "; delete it to report without the sanity checks")

@@ -33,6 +33,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from cnnlab.configbase import Section
 from cnnlab.errors import ConfigError
+from cnnlab.yamlio import read_yaml_file
 
 #: distribution name -> what it draws (the README lists them)
 DISTRIBUTIONS = {
@@ -216,18 +217,13 @@ def load_search(path: str | Path, overrides: list[str] = ()) -> SearchSpec:
     path = Path(path)
     if not path.is_file() and (SEARCHES_DIR / f"{path}.yaml").is_file():
         path = SEARCHES_DIR / f"{path}.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
+    if not path.is_file():
         from cnnlab.registry import did_you_mean
 
         known = list_searches()
         raise ConfigError(f"{path}: no such search file or bundled search.{did_you_mean(str(path), known)} "
-                          f"Bundled: {', '.join(known)}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+                          f"Bundled: {', '.join(known)}")
+    data = read_yaml_file(path) or {}  # size, alias expansion and duplicate keys limited, as configs
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a search file is a mapping (base, space, stages...), got {type(data).__name__}")
     if "origin" in data:

@@ -57,7 +57,29 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
                               f"{first}); the file is truncated or corrupt") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cnnlab checkpoint (format {state.get('format') if isinstance(state, dict) else '?'})")
+    _check_fields(state, path)
     return state
+
+
+#: what every checkpoint holds, with the type each must have (the trainer's state_dict)
+FIELDS = {"epoch": int, "step": int, "model": dict, "preprocess": dict, "optimizer": dict,
+          "scheduler": dict, "classes": list, "input_shape": list, "best_epoch": int}
+
+
+def _check_fields(state: dict, path: Path) -> None:
+    """CheckpointError naming the first field that is missing or of the wrong type (a file made
+    by hand or by another program: the format tag alone proves nothing)."""
+    for key, kind in FIELDS.items():
+        value = state.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            got = "missing" if key not in state else f"a {type(value).__name__}"
+            raise CheckpointError(f"{path}: '{key}' is {got}, not a {kind.__name__}; not a checkpoint "
+                                  "written by cnnlab (or damaged)")
+    shape = state["input_shape"]
+    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
+        raise CheckpointError(f"{path}: 'input_shape' is {shape[:4]!r}, not 3 positive integers (C, H, W)")
+    if not state["classes"] or not all(isinstance(c, str) for c in state["classes"]):
+        raise CheckpointError(f"{path}: 'classes' is not a list of class names")
 
 
 def load_model_weights(model: torch.nn.Module, weights: dict, origin: str) -> None:

@@ -34,6 +34,7 @@ import yaml
 from cnnlab.atomic import atomic_write
 from cnnlab.config import ExperimentConfig, build_config, merge, overrides_to_dict
 from cnnlab.errors import CheckpointError, ConfigError
+from cnnlab.monitor.layerlog import FILENAME as LAYERS_FILE, read_layers
 from cnnlab.train.checkpoint import load_checkpoint
 from cnnlab.train.experiment import build_experiment
 from cnnlab.train.rundir import RunDir
@@ -95,9 +96,7 @@ def check_changes(changes: dict[str, tuple], state: dict, origin: str) -> None:
 def record(run: RunDir, old: ExperimentConfig, new: ExperimentConfig, overrides, changes, state) -> None:
     """Write the new config and append to the run's resume history (both atomically)."""
     path = run.path / HISTORY_FILE
-    history = read_yaml_file(path, CheckpointError) if path.is_file() else None
-    if not isinstance(history, dict):
-        history = {"original": old.to_dict(), "resumes": []}
+    history = read_history(path) or {"original": old.to_dict(), "resumes": []}
     history["resumes"].append({
         "time": time.strftime("%Y-%m-%d %H:%M:%S"), "after_epoch": int(state["epoch"]),
         "after_step": int(state["step"]), "overrides": list(overrides),
@@ -106,6 +105,20 @@ def record(run: RunDir, old: ExperimentConfig, new: ExperimentConfig, overrides,
         yaml.safe_dump(history, f, sort_keys=False)
     with atomic_write(run.config_path, "w") as f:
         f.write(new.to_yaml())
+
+
+def read_history(path: Path) -> dict | None:
+    """``resumes.yaml`` (None if there is none); a CheckpointError naming it if it is not the
+    history cnnlab writes -- rewriting it would lose the run's original config."""
+    if not path.is_file():
+        return None
+    history = read_yaml_file(path, CheckpointError)
+    if not (isinstance(history, dict) and isinstance(history.get("original"), dict)
+            and isinstance(history.get("resumes"), list)):
+        raise CheckpointError(f"{path}: not a resume history (a mapping with 'original', the config the run "
+                              "started with, and 'resumes', a list); it is damaged. Repair it, or move it "
+                              "away to start a new history")
+    return history
 
 
 def resume_run(path: str | Path, overrides=(), **trainer_options):
@@ -129,7 +142,15 @@ def resume_run(path: str | Path, overrides=(), **trainer_options):
     # may be gone); pretrain.csv stays as the first start wrote it.
     experiment = build_experiment(new, trainer_options.get("callbacks", ()), pretrained=False)
     trainer = Trainer(new, run, experiment=experiment, **trainer_options)
-    trainer.load_state_dict(state, str(checkpoint))  # architecture and classes checked here
+    try:
+        trainer.load_state_dict(state, str(checkpoint))  # architecture and classes checked here
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
+        raise CheckpointError(f"{checkpoint}: its training state does not fit the run ({type(exc).__name__}: "
+                              f"{str(exc)[:160]}); the file is damaged or from another program") from None
+    # the run's other files read back later (the history here, layers.csv when training starts)
+    # are checked now: a damaged one is refused before anything is written
+    read_history(run.path / HISTORY_FILE)
+    read_layers(run.path / LAYERS_FILE)
     if changes and trainer.group.main:  # DDP: rank 0 writes
         record(run, old, new, overrides, changes, state)
     note = f" with {', '.join(f'{k}={now!r}' for k, (_, now) in changes.items())}" if changes else ""

@@ -17,10 +17,13 @@ from pathlib import Path
 
 from cnnlab.atomic import atomic_write
 from cnnlab.errors import CheckpointError, ConfigError
+from cnnlab.runfiles import read_table
 from cnnlab.train.checkpoint import save_checkpoint  # noqa: F401  (re-exported for callers)
 from cnnlab.yamlio import read_yaml_file
 
 TEST_SUMMARY = "test.json"
+#: the sections every run's config.yaml holds
+SECTIONS = ("data", "model", "optim", "schedule", "train", "monitor")
 METRIC_COLUMNS = ["epoch", "step", "train_loss", "train_total_loss", "train_acc",
                   "val_loss", "val_acc", "lr", "seconds"]
 
@@ -85,36 +88,25 @@ class RunDir:
         return run
 
     def read_config(self) -> dict:
+        """config.yaml, the run's whole resolved config: one cut short is refused (no base is
+        applied to it, so a missing section would silently fall back to the defaults)."""
         data = read_yaml_file(self.config_path, CheckpointError)
         if not isinstance(data, dict):
             raise CheckpointError(f"{self.config_path}: not a config mapping")
+        missing = [k for k in SECTIONS if k not in data]
+        if missing or not self.config_path.read_bytes().endswith(b"\n"):
+            what = f"lacks {', '.join(missing)}" if missing else "does not end with a line end"
+            raise CheckpointError(f"{self.config_path}: {what}; a run's config.yaml holds its whole config, "
+                                  "so the file was cut short or edited. Restore it (the checkpoints hold a "
+                                  "copy under 'config')")
         return data
 
     # -- metrics --------------------------------------------------------------------------
     def read_metrics(self) -> list[dict]:
         """metrics.csv's rows; a CheckpointError naming the file (and line) if it is damaged."""
-        path = self.metrics_path
-        if not path.is_file():
+        if not self.metrics_path.is_file():
             return []
-        try:
-            with path.open(newline="", encoding="utf-8") as f:
-                raw = list(csv.DictReader(f))
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise CheckpointError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
-        rows = []
-        for line, row in enumerate(raw, start=2):
-            if None in row:  # more fields than the header names
-                raise CheckpointError(f"{path}: line {line} has more fields than the header; the file is "
-                                      "damaged (it is rewritten whole after every epoch)")
-            rows.append({k: _number(v) for k, v in row.items()})
-        for line, row in enumerate(rows, start=2):
-            bad = [k for k in METRIC_COLUMNS if k in row and row[k] is not None
-                   and not isinstance(row[k], (int, float))]
-            if not isinstance(row.get("epoch"), int) or bad:
-                what = ", ".join(f"{k}={row[k]!r}" for k in bad[:3]) if bad else f"epoch={row.get('epoch')!r}"
-                raise CheckpointError(f"{path}: line {line} is not a metrics row ({what}); the file is "
-                                      "damaged (it is rewritten whole after every epoch)")
-        return rows
+        return read_table(self.metrics_path, METRIC_COLUMNS, integers=("epoch", "step"))
 
     def read_csv(self, name: str) -> list[dict]:
         """The rows of the run's table ``name`` (numbers parsed; [] if it is absent)."""
@@ -153,15 +145,3 @@ def _format(value) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
-
-
-def _number(text: str):
-    if text == "" or text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            return text

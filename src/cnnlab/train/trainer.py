@@ -159,6 +159,11 @@ class Trainer:
         self.best_value = state.get("best_value", self.best_val_acc)
         # Rows of epochs after the checkpoint (a crash between the two writes) are dropped.
         self.metrics = [r for r in self.run.read_metrics() if r["epoch"] <= self.epoch]
+        epochs = [r["epoch"] for r in self.metrics]
+        if epochs != list(range(1, self.epoch + 1)):
+            raise CheckpointError(f"{self.run.metrics_path}: holds epochs {_span(epochs)} but {origin} is after "
+                                  f"epoch {self.epoch}; rows are missing, so the file is damaged (resuming "
+                                  "would lose them)")
 
     def say(self, line: str) -> None:
         if self.group.main:
@@ -389,6 +394,10 @@ def hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"CPU, {torch.get_num_threads()} torch thread{'s' if torch.get_num_threads() > 1 else ''}"
+
+
+def _span(epochs: list[int]) -> str:
+    return "none" if not epochs else f"{epochs[0]}..{epochs[-1]} ({len(epochs)} rows)"
 
 
 def load_epoch(path: Path) -> int | str:

@@ -18,7 +18,7 @@ class ModelConfig(Section):
         "lenet5", description="a zoo name (`cnnlab list models`), a spec string "
                               "('conv5-16p2 relu pool2 fc') or a YAML list of layers")
     init: str | None = Field(
-        None, description="weight init: small | glorot | xavier | he (biases are zero); "
+        None, description="weight init: small | glorot | xavier | he | dirac (biases are zero); "
                           "default: the zoo model's own, glorot for specs")
     zero_last: bool | None = Field(
         None, description="start the output layer at zero; default: the zoo model's own, false for specs")

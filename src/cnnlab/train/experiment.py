@@ -92,9 +92,8 @@ def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
     frozen = freeze(model, cfg.model.freeze)  # before the optimizer: frozen layers join no group
     model = model.to(dev)
     speed = step_settings(cfg.train, cfg.optim, model, dev, group)  # layout (in place), precision, DDP, compile
-    optimizer = build_optimizer(cfg.optim, model)
-
     tc = cfg.train
+    optimizer = build_optimizer(cfg.optim, model, tc.batch_size)  # batch: optim.per_1024
     loader = build_train_loader(cfg.data, splits.train, tc.batch_size, preprocess, splits.num_classes)
     steps_per_epoch = len(loader)  # seeds/003: iterations_per_epoch = ceil(num_train / batch_size)
     total_steps = tc.iterations or tc.epochs * steps_per_epoch

@@ -33,6 +33,9 @@ class ModelConfig(Section):
         None, description="drop probabilities (1 - keep), one per dropout layer; "
                           "give keep or drop, not both")
 
+    sync_bn: bool = Field(
+        False, description="under DDP (more than one rank), batch norm statistics over the global batch "
+                           "(torch.nn.SyncBatchNorm; CUDA only), instead of each rank's shard")
     init_from: str | None = Field(
         None, description="start from trained weights: a run directory (its best.pt), a "
                           "checkpoint or state-dict .pt file, or a .safetensors file (`cnnlab export`); "

@@ -47,11 +47,12 @@ class Run:
     def test_error(self) -> float | None:
         return self.result.test_error if self.result is not None else None
 
-    def evaluate(self, checkpoint: str = "best", device: str = "auto") -> dict:
-        """What ``cnnlab evaluate --json`` prints: test error, per-class accuracy, confusion matrix."""
+    def evaluate(self, checkpoint: str = "best", device: str = "auto", tta: str | None = None) -> dict:
+        """What ``cnnlab evaluate --json`` prints: test error, per-class accuracy, confusion matrix.
+        ``tta``: none | flip | flip_translate (test-time augmentation; None = the run's train.tta)."""
         from cnnlab.train.inference import evaluate_run
 
-        return evaluate_run(self.path, checkpoint, device)
+        return evaluate_run(self.path, checkpoint, device, tta)
 
     def predict(self, images, checkpoint: str = "best", device: str = "auto"):
         """Class probabilities (N x classes, a CPU tensor) for ``images``: a uint8 tensor or array

@@ -22,6 +22,9 @@ def test_smoke_run_on_the_cpu():
     assert result["mnist"]["seconds"] > 0 and result["mnist"]["epoch"] == 1
     assert {row["model"] for row in result["models"]} == set(MODELS.names())
     assert all(row["images_per_s"] > 0 for row in result["models"])
+    cifar = result["cifar10_94"]  # cifar10-fast (narrowed) on a generated folder: the code path runs
+    assert len(cifar["runs"]) == 1 and cifar["mean_seconds"] > 0 and 0 <= cifar["mean_test_acc_tta"] <= 1
+    assert cifar["target"] == 0.94 and cifar["anchor_s"] == 3.09
 
 
 def test_missing_packages_are_named(tmp_path):

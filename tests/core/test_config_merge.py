@@ -70,6 +70,7 @@ def test_switching_a_kind_keeps_every_key_outside_its_own(recipe):
     cfg = load_config(recipe)
     for override, section, allowed in [
         ("optim.name=adam", "optim", {"name", "lr", "beta1", "beta2", "eps", "momentum", "nesterov", "rho",
+                                      "weight_decay", "per_1024",
                                       "eps_inside_sqrt"}),
         ("schedule.name=step", "schedule", {"name", "step_epochs", "gamma", "pct_start", "div_factor",
                                             "final_div_factor", "momentum_cycle"}),

@@ -235,3 +235,22 @@ def test_augment_preview_bad_arguments_exit_2(tmp_path, capsys):
     assert "--images and --copies must be at least 1" in capsys.readouterr().err
     assert main(["augment-preview", "data.augment=[flipp]", "--out", str(tmp_path / "g.png")]) == 2
     assert "Did you mean 'flip'" in capsys.readouterr().err
+
+
+def test_pixel_moving_augmentation_runs_before_patch_whitening():
+    """patch_whiten stands for airbench94's first conv: images are flipped, then whitened
+    (flipping the whitened maps would not be the same: the filters are not symmetric)."""
+    from cnnlab.data.loader import DeviceLoader
+    from cnnlab.data.preprocess import Pipeline, Standardize
+    from cnnlab.data.whitening import PatchWhiten
+    from cnnlab.data import ArrayDataset
+
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (16, 3, 6, 6), dtype=torch.uint8)
+    pipeline = Pipeline([Standardize(), PatchWhiten(size=2, fit_images=None)]).fit(images)
+    assert pipeline.augment_first and not pipeline.pointwise_per_channel
+    flip_all = build_augment([{"flip": {"p": 1.0}}])
+    data = ArrayDataset(images, torch.zeros(16, dtype=torch.long))
+    (x, _), = DeviceLoader(data, 16, preprocess=pipeline, augment=flip_all)
+    assert torch.allclose(x, pipeline(images.flip(3)), atol=1e-5)
+    assert not torch.allclose(x, pipeline(images).flip(3), atol=1e-3)

@@ -50,16 +50,17 @@ def test_every_gradcheck_case_builds_and_runs(spec, shape):
 
 def test_derived_kind_tuples_keep_their_hand_written_values():
     assert LINEAR_KINDS == ("conv", "fc")
-    # the same eight as the hand-written tuple; ordered as the kinds are registered now
-    assert ACTIVATION_KINDS == ("sigmoid", "tanh", "relu", "lrelu", "prelu", "elu", "arctan", "softplus")
+    # the hand-written tuple's eight plus gelu (airbench94); ordered as the kinds are registered
+    assert ACTIVATION_KINDS == ("sigmoid", "tanh", "relu", "gelu", "lrelu", "prelu", "elu", "arctan", "softplus")
     assert STAGE_KINDS == ("conv", "fc", "pool", "gap", "flatten", "res", "lstm", "gru")
     assert summary.STAGE_KINDS is STAGE_KINDS and gradcheck.LAYER_CHECKS is LAYER_CHECKS
     assert LAYER_CHECKS == [
         ("conv3-4", (2, 6, 6)), ("conv3-3s2p1", (2, 7, 7)), ("fc5", (2, 3, 3)), ("fc4", (6,)),
         ("pool2", (2, 6, 6)), ("pool3s2", (2, 7, 7)), ("pool2:ceil", (2, 5, 5)), ("avgpool2", (2, 6, 6)),
         ("avgpool3s2p1", (2, 7, 7)), ("gap", (3, 4, 4)), ("flatten", (2, 3, 3)),
-        ("bn", (3, 4, 4)), ("bn", (6,)),
-        ("sigmoid", (2, 3, 3)), ("tanh", (2, 3, 3)), ("relu", (2, 3, 3)), ("lrelu0.1", (2, 3, 3)),
+        ("bn", (3, 4, 4)), ("bn", (6,)), ("bn:frozen:eps1e-12:m0.4", (3, 4, 4)),
+        ("scale0.5", (2, 3, 3)), ("fc4 scale0.1111", (6,)),
+        ("sigmoid", (2, 3, 3)), ("tanh", (2, 3, 3)), ("relu", (2, 3, 3)), ("gelu", (2, 3, 3)), ("lrelu0.1", (2, 3, 3)),
         ("prelu", (2, 3, 3)), ("elu", (2, 3, 3)), ("arctan", (2, 3, 3)), ("softplus", (2, 3, 3)),
         ("conv3-3p1 maxout2", (2, 5, 5)), ("fc4 maxout3", (6,)), ("conv3-2p1 bn maxout2", (2, 5, 5)),
         ("keep0.6:inverted", (2, 3, 3)), ("keep0.6:classic", (2, 3, 3)), ("drop0.3:classic", (8,)),
@@ -72,7 +73,7 @@ def test_roles_of_the_kinds():
     roles = {k.name: k.role for k in KINDS}
     assert roles == {
         "conv": "linear", "fc": "linear", "pool": "pooling", "gap": "pooling", "flatten": "reshape",
-        "bn": "normalization", **{a: "activation" for a in ACTIVATION_KINDS}, "maxout": "feature_pooling",
+        "bn": "normalization", "scale": "scaling", **{a: "activation" for a in ACTIVATION_KINDS}, "maxout": "feature_pooling",
         "dropout": "regularization", "res": "block", "softmax": "output",
         "lstm": "recurrent", "gru": "recurrent",
     }

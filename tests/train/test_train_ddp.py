@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from cnnlab.cli import main
@@ -110,3 +111,21 @@ def test_a_killed_rank_is_restarted_by_torchrun_and_the_run_resumes(tiny_mnist_d
     (run,) = [p for p in runs.iterdir() if p.is_dir()]  # the restart continued the same run
     assert [int(r["epoch"]) for r in _metrics(run)] == list(range(1, 13))
     assert "resumed" in (run / "train.log").read_text()
+
+
+def test_sync_bn_converts_batch_norm_in_place_keeping_parameters_and_keys():
+    from cnnlab.errors import ConfigError
+    from cnnlab.models import ModelConfig, build_model
+    from cnnlab.train.distributed import sync_batch_norm
+
+    model = build_model(ModelConfig(arch="conv3-4p1 bn:frozen:eps1e-12:m0.4 relu res(conv3-4p1 bn relu) fc",
+                                    sync_bn=True), (2, 5, 5), 3)
+    keys, bias, frozen = list(model.state_dict()), model.bn1.bias, model.bn1.weight
+    with pytest.raises(ConfigError, match="model.sync_bn: torch's SyncBatchNorm runs on CUDA only"):
+        sync_batch_norm(model, torch.device("cpu"))
+    assert sync_batch_norm(model, torch.device("cuda")) is model  # the conversion itself needs no GPU
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert len(norms) == 2 and all(isinstance(m, torch.nn.SyncBatchNorm) for m in norms)
+    assert model.bn1.bias is bias and model.bn1.weight is frozen and not frozen.requires_grad
+    assert (model.bn1.eps, model.bn1.momentum) == (1e-12, 0.4)
+    assert list(model.state_dict()) == keys  # checkpoints load either way

@@ -13,22 +13,27 @@ def add_arguments(p) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
     p.add_argument("--device", default="auto")
+    p.add_argument("--tta", nargs="?", const="flip_translate", default=None,
+                   choices=["none", "flip", "flip_translate"],
+                   help="test-time augmentation: logits averaged over flipped and 1-pixel translated views "
+                        "(airbench94; --tta alone = flip_translate); default: the run's train.tta")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def evaluate_run(run_dir: str, checkpoint: str = "best", device: str = "auto") -> dict:
+def evaluate_run(run_dir: str, checkpoint: str = "best", device: str = "auto", tta: str | None = None) -> dict:
     """:func:`cnnlab.train.inference.evaluate_run` (imported when called: --help stays torch-free)."""
     from cnnlab.train.inference import evaluate_run as evaluate
 
-    return evaluate(run_dir, checkpoint, device)
+    return evaluate(run_dir, checkpoint, device, tta)
 
 
 def run(args) -> int:
-    result = evaluate_run(args.run_dir, args.checkpoint, args.device)
+    result = evaluate_run(args.run_dir, args.checkpoint, args.device, args.tta)
     if args.json:
         emit_json(result)
         return 0
-    print(f"{result['run_dir']} ({result['checkpoint']} checkpoint, epoch {result['epoch']})")
+    tta = "" if result["tta"] == "none" else f", test-time augmentation {result['tta']}"
+    print(f"{result['run_dir']} ({result['checkpoint']} checkpoint, epoch {result['epoch']}{tta})")
     print(f"test error {100 * result['test_error']:.2f}%  accuracy {100 * result['test_accuracy']:.2f}%  "
           f"loss {result['test_loss']:.4f}  on {result['test_examples']} images")
     width = max(len(c) for c in result["classes"])

@@ -75,11 +75,13 @@ class DeviceLoader:
     def transform(self, x: torch.Tensor, index: torch.Tensor | None, start: int, epoch: int) -> torch.Tensor:
         """Preprocess, then augment a stored batch. When the augmentation only moves pixels and
         the preprocessing is per-channel pointwise, the two commute exactly, so the cheaper
-        order runs: augment the uint8 batch (1 byte a pixel), then preprocess."""
+        order runs: augment the uint8 batch (1 byte a pixel), then preprocess. Preprocessing
+        that stands for the network's first layer (patch_whiten) also comes after the
+        augmentation (``Preprocess.augment_first``)."""
         if self.augment is None:
             return self.preprocess(x) if self.preprocess is not None else x
         early = (getattr(self.augment, "moves_pixels_only", False)
-                 and getattr(self.preprocess, "pointwise_per_channel", self.preprocess is None))
+                 and getattr(self.preprocess, "augment_first", self.preprocess is None))
         if not early and self.preprocess is not None:
             x = self.preprocess(x)
         x = apply_augment(self.augment, x, index, start, epoch)

@@ -71,9 +71,17 @@ class Preprocess(nn.Module):
 
     ``pointwise_per_channel``: the step maps each pixel value through a function of its
     channel only, so it commutes with augmentations that only move pixels (the loader then
-    augments the stored uint8 images, which is cheaper)."""
+    augments the stored uint8 images, which is cheaper). ``first_layer``: the step stands for
+    the network's fixed first layer (``patch_whiten``, airbench94's whitening convolution), so
+    pixel-moving augmentation runs before it, on the images, as it would before that layer.
+    ``augment_first`` is either."""
 
     pointwise_per_channel = False
+    first_layer = False
+
+    @property
+    def augment_first(self) -> bool:
+        return self.pointwise_per_channel or self.first_layer
 
     def fit(self, data: FitData) -> "Preprocess":
         return self
@@ -302,6 +310,10 @@ class Pipeline(Preprocess):
     @property
     def pointwise_per_channel(self) -> bool:  # type: ignore[override]
         return all(step.pointwise_per_channel for step in self.steps)
+
+    @property
+    def augment_first(self) -> bool:
+        return all(step.augment_first for step in self.steps)
 
     def output_shape(self, shape: tuple[int, int, int]) -> tuple[int, int, int]:
         for step in self.steps:

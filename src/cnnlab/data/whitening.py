@@ -114,8 +114,12 @@ class PatchWhiten(Preprocess):
         W = [V / sqrt(lambda + eps); -V / sqrt(lambda + eps)],   x' = conv2d(x, W)
 
     Output: 2*C*size^2 channels of (H - size + 1) x (W - size + 1). Put it after
-    ``standardize``; fitted on the patches of ``fit_images`` random training images.
+    ``standardize``; fitted on the patches of ``fit_images`` random training images. It is
+    the network's first layer held fixed (``first_layer``): augmentations that move pixels run
+    before it, on the images, as in airbench94.
     """
+
+    first_layer = True
 
     def __init__(self, size: int = 2, eps: float = 5e-4, fit_images: int | None = 5_000):
         super().__init__()

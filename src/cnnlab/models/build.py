@@ -161,8 +161,12 @@ def _flatten(spec, in_shape, ctx, pieces):
 
 @_same_shape("bn")
 def _bn(spec, in_shape, ctx):
+    p = spec.params
     cls = nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d
-    return cls(in_shape[0])
+    module = cls(in_shape[0], eps=p.eps, momentum=p.momentum)
+    if p.frozen:  # gamma = 1 (torch's init), not trained: no group, no weight decay (airbench94)
+        module.weight.requires_grad_(False)
+    return module
 
 
 @BUILDERS.register("maxout")
@@ -186,6 +190,8 @@ _same_shape("prelu")(lambda spec, shape, ctx: nn.PReLU(shape[0]))  # one slope p
 _same_shape("elu")(lambda spec, shape, ctx: nn.ELU(spec.params.alpha))
 _same_shape("arctan")(lambda spec, shape, ctx: L.Arctan())
 _same_shape("softplus")(lambda spec, shape, ctx: nn.Softplus())
+_same_shape("gelu")(lambda spec, shape, ctx: nn.GELU())
+_same_shape("scale")(lambda spec, shape, ctx: L.Scale(spec.params.factor))
 _same_shape("softmax")(lambda spec, shape, ctx: L.SoftmaxOutput())
 
 

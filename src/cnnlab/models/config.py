@@ -18,7 +18,7 @@ class ModelConfig(Section):
         "lenet5", description="a zoo name (`cnnlab list models`), a spec string "
                               "('conv5-16p2 relu pool2 fc') or a YAML list of layers")
     init: str | None = Field(
-        None, description="weight init: small | glorot | xavier | he (biases are zero); "
+        None, description="weight init: small | glorot | xavier | he | dirac (biases are zero); "
                           "default: the zoo model's own, glorot for specs")
     zero_last: bool | None = Field(
         None, description="start the output layer at zero; default: the zoo model's own, false for specs")
@@ -33,6 +33,9 @@ class ModelConfig(Section):
         None, description="drop probabilities (1 - keep), one per dropout layer; "
                           "give keep or drop, not both")
 
+    sync_bn: bool = Field(
+        False, description="under DDP (more than one rank), batch norm statistics over the global batch "
+                           "(torch.nn.SyncBatchNorm; CUDA only), instead of each rank's shard")
     init_from: str | None = Field(
         None, description="start from trained weights: a run directory (its best.pt), a "
                           "checkpoint or state-dict .pt file, or a .safetensors file (`cnnlab export`); "

@@ -66,7 +66,7 @@ def check_module(module: nn.Module, input_shape: tuple[int, ...], batch: int = 4
 
         model.zero_grad()
         (out * weights).sum().backward()
-        targets = [(name, p) for name, p in model.named_parameters()] + [("input", x)]
+        targets = [(name, p) for name, p in model.named_parameters() if p.requires_grad] + [("input", x)]
         floor = 1e-3 * max(float(t.grad.abs().max()) for _, t in targets)
         records = []
         for name, tensor in tqdm(targets, desc="gradcheck", unit="tensor", leave=False, disable=not progress):

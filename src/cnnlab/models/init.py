@@ -64,6 +64,25 @@ def he_normal(weight: torch.Tensor, activation: str | None) -> None:
     weight.normal_(0.0, math.sqrt(2.0 / fan_in))
 
 
+@INITS.register("dirac")
+def dirac_identity(weight: torch.Tensor, activation: str | None) -> None:
+    """airbench94's conv init: torch's default ``w ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+    (kaiming-uniform with a = sqrt(5)), then, where the shapes allow, filter i of a conv
+    becomes the identity on input channel i (``torch.nn.init.dirac_`` on the first
+    min(N, C) filters: w[i] = 0 except w[i, i, F//2, F//2] = 1), an implicit residual
+    connection. fc weights (and convs with an even kernel, which have no centre) keep the
+    uniform draw."""
+    fan_in, _ = fans(weight)
+    bound = 1.0 / math.sqrt(fan_in)
+    weight.uniform_(-bound, bound)
+    if weight.dim() == 4 and weight.shape[2] % 2 == 1 and weight.shape[3] % 2 == 1:
+        n = min(weight.shape[0], weight.shape[1])
+        weight[:n].zero_()
+        centre_h, centre_w = weight.shape[2] // 2, weight.shape[3] // 2
+        for i in range(n):
+            weight[i, i, centre_h, centre_w] = 1.0
+
+
 @INITS.register("zero")
 def zero(weight: torch.Tensor, activation: str | None) -> None:
     """``w = 0``: the classic mistake of seeds/003 ("every neuron computes the same output, the

@@ -119,6 +119,21 @@ class Arctan(nn.Module):
         return torch.atan(x)
 
 
+class Scale(nn.Module):
+    """``y = f x`` with a fixed constant f: airbench94's ``Mul(1/9)`` on the logits, which
+    keeps the softmax soft at the start whatever the output layer's init."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = float(factor)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor:g}"
+
+
 class GlobalAvgPool(nn.Module):
     """``y_c = (1 / HW) sum_{h,w} x_{c,h,w}``: a D x H x W volume becomes a D-vector."""
 

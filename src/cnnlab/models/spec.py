@@ -12,8 +12,10 @@ Grammar (one token per layer; the full table with keys is in docs/models.md):
     conv<F>-<N>[s<S>][p<P>]     N filters of F x F, stride S (1), zero padding P (0)
     fc[<N>]                      fully connected, N units; bare ``fc`` = number of classes
     [max|avg]pool<F>[s<S>][p<P>][:floor|:ceil]   F x F pooling, stride S (= F)
-    gap  flatten  bn             global average pool, flatten, batch normalisation
-    relu tanh sigmoid arctan softplus prelu lrelu[<slope>] elu[<alpha>]
+    gap  flatten                 global average pool, flatten
+    bn[:frozen][:eps<e>][:m<m>]  batch normalisation; frozen: scale fixed at 1 (not trained)
+    relu tanh sigmoid arctan softplus gelu prelu lrelu[<slope>] elu[<alpha>]
+    scale<f>                     multiply by the constant f (airbench's logit scale 1/9)
     maxout[<K>]                  K pieces (2); the conv/fc before it counts maxout *units*
     keep<p>[:mode]  drop<q>[:mode]   dropout with keep prob p or drop prob q; mode inverted|classic
     softmax                      output marker (the softmax is applied by the loss)
@@ -85,6 +87,22 @@ class PoolParams(Params):
         return self
 
 
+class BatchNormParams(Params):
+    """``bn``: y = gamma (x - mu) / sqrt(var + eps) + beta (Ioffe & Szegedy 2015), per channel.
+
+    ``momentum`` is torch's: the weight of the new batch statistic in the running averages
+    (running = (1 - momentum) running + momentum batch); airbench94's "momentum 0.6" is
+    torch's 0.4. ``frozen``: gamma stays 1 and is not trained (airbench94); beta still trains."""
+
+    frozen: bool = Field(False, description="scale gamma fixed at 1, not trained")
+    eps: float = Field(1e-5, gt=0, description="epsilon in sqrt(var + eps)")
+    momentum: float = Field(0.1, gt=0, le=1, description="weight of the batch statistic in the running averages")
+
+
+class ScaleParams(Params):
+    factor: float = Field(gt=0, description="constant f in y = f x")
+
+
 class SlopeParams(Params):
     slope: float = Field(0.01, ge=0, description="negative slope a in f(x) = max(a x, x)")
 
@@ -152,6 +170,7 @@ ROLES: dict[str, str] = {
     "pooling": "summarises spatial windows (pool) or the whole volume (gap)",
     "reshape": "rearranges the values without computing (flatten)",
     "normalization": "normalises each feature with batch statistics (bn)",
+    "scaling": "multiplies the signal by a fixed constant (scale)",
     "regularization": "changes the signal in training only (dropout)",
     "output": "marks the network's output; the loss applies it (softmax)",
     "block": "a body of layers with a skip connection (res)",
@@ -272,11 +291,35 @@ _kind("pool", PoolParams, r"(max|avg)?pool(\d+)(?:s(\d+))?(?:p(\d+))?(?::(strict
               ("avgpool2", (2, 6, 6)), ("avgpool3s2p1", (2, 7, 7))])
 _plain("gap", role="pooling", summary="row", checks=[("gap", (3, 4, 4))])
 _plain("flatten", role="reshape", summary="row", checks=[("flatten", (2, 3, 3))])
-_plain("bn", role="normalization", summary="fold", checks=[("bn", (3, 4, 4)), ("bn", (6,))],
-       aliases=("batchnorm",))
+_NUMBER = r"(\d*\.?\d+(?:e-?\d+)?)"
+
+
+def _bn_groups(m: re.Match) -> dict:
+    out: dict[str, Any] = {"frozen": True} if m[1] else {}
+    if m[2]:
+        out["eps"] = float(m[2])
+    if m[3]:
+        out["momentum"] = float(m[3])
+    return out
+
+
+def _bn_token(s: LayerSpec) -> str:
+    p = s.params
+    return (f"bn{':frozen' if p.frozen else ''}{_opt(':eps', _num(p.eps), '1e-05')}"
+            f"{_opt(':m', _num(p.momentum), '0.1')}")
+
+
+_kind("bn", BatchNormParams, rf"(?:bn|batchnorm)(:frozen)?(?::eps{_NUMBER})?(?::m{_NUMBER})?",
+      _bn_groups, _bn_token, "bn[:frozen][:eps<e>][:m<m>]", role="normalization", summary="fold",
+      checks=[("bn", (3, 4, 4)), ("bn", (6,)), ("bn:frozen:eps1e-12:m0.4", (3, 4, 4))],
+      aliases=("batchnorm",))
+_kind("scale", ScaleParams, rf"scale{_NUMBER}", lambda m: {"factor": float(m[1])},
+      lambda s: f"scale{_num(s.params.factor)}", "scale<f>", role="scaling", summary="fold",
+      checks=[("scale0.5", (2, 3, 3)), ("fc4 scale0.1111", (6,))])
 _plain("sigmoid", role="activation", summary="fold", checks=[("sigmoid", (2, 3, 3))], aliases=("logistic",))
 _plain("tanh", role="activation", summary="fold", checks=[("tanh", (2, 3, 3))])
 _plain("relu", role="activation", summary="fold", checks=[("relu", (2, 3, 3))])
+_plain("gelu", role="activation", summary="fold", checks=[("gelu", (2, 3, 3))])
 _kind("lrelu", SlopeParams, r"(?:lrelu|leakyrelu)(\d*\.?\d+)?",
       lambda m: {"slope": float(m[1])} if m[1] else {},
       lambda s: f"lrelu{_opt('', _num(s.params.slope), '0.01')}", "lrelu[<slope>]",

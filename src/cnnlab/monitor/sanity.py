@@ -136,7 +136,7 @@ def probe_network(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     loss = loss or Loss(cfg.optim)
     net = copy.deepcopy(model).train()
     layers = parametric_layers(net)
-    optimizer = build_optimizer(cfg.optim, net)
+    optimizer = build_optimizer(cfg.optim, net, cfg.train.batch_size)
     with ActivationRecorder(net) as recorder:
         logits = net(x)
     data_loss, total = loss(net, logits, y)
@@ -342,7 +342,7 @@ def overfit_check(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
 
     loss = (loss or Loss(cfg.optim)).without_penalty()
     net = copy.deepcopy(model).train()
-    optimizer = build_optimizer(loss.optim, net)
+    optimizer = build_optimizer(loss.optim, net, cfg.train.batch_size)
     n = len(y)
     losses = []
     acc, step = 0.0, 0

@@ -2,7 +2,7 @@
 
 Public interface::
 
-    optimizer = build_optimizer(cfg.optim, model)      # param groups carry lr_mult
+    optimizer = build_optimizer(cfg.optim, model, batch_size)  # groups carry lr_mult (batch: per_1024)
     scheduler = LRScheduler(cfg.schedule, optimizer, steps_per_epoch, total_steps)
     penalty = regularization(cfg.optim, model)         # tensor or None, added to the data loss
     clip_gradients / apply_constraints(cfg.optim, model)  # around optimizer.step()
@@ -16,7 +16,7 @@ from cnnlab.lazy import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(["LRScheduler", "OPTIMIZERS", "SCHEDULES", "UpdateRule", "apply_constraints",
-                     "build_optimizer", "clip_gradient_norm", "param_groups", "parameter_layers",
+                     "build_optimizer", "clip_gradient_norm", "param_groups", "parameter_layers", "step_rates",
                      "regularization"], "setup"),
     **dict.fromkeys(["OptimCommon", "OptimConfig", "ScheduleCommon", "ScheduleConfig", "optim_config",
                      "schedule_config"], "config"),

@@ -64,12 +64,20 @@ class OptimCommon(Section):
 
 
 class SGD(OptimCommon):
-    """SGD with (Nesterov) momentum, cs231n convention (seeds/002, seeds/003)."""
+    """SGD with (Nesterov) momentum, cs231n convention (seeds/002, seeds/003), with optional
+    decoupled weight decay and airbench94's per-1024-examples statement of lr and decay
+    (:func:`cnnlab.optim.setup.step_rates`)."""
 
     name: Literal["sgd"] = "sgd"
-    lr: float = Field(0.05, gt=0, description="base learning rate")
+    lr: float = Field(0.05, gt=0, description="base learning rate (per 1024 examples with per_1024)")
     momentum: float = Field(0.9, ge=0, lt=1, description="mu in v = mu v - lr g (0: plain SGD)")
     nesterov: bool = Field(True, description="Nesterov momentum")
+    weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay: each step adds wd x to "
+                                "the gradient buffer scaled so that the decay is wd x schedule whatever "
+                                "the group's lr (layer_lr multipliers do not scale it); on the parameters "
+                                "l2 acts on (all with regularize_all)")
+    per_1024: bool = Field(False, description="lr and weight_decay are stated per 1024 examples "
+                           "(airbench94): the step uses k lr and k wd, k = (batch/1024) / (1 + 1/(1 - momentum))")
 
 
 class EMAMomentum(OptimCommon):

@@ -65,13 +65,26 @@ def layer_multipliers(model: nn.Module, layer_lr: dict) -> dict[str, float]:
     return {name: mult for name, (_, mult) in chosen.items()}
 
 
-def param_groups(model: nn.Module, lr: float, layer_lr: dict | None = None) -> list[dict]:
+def param_groups(model: nn.Module, lr: float, layer_lr: dict | None = None, weight_decay: float = 0.0,
+                 decay_all: bool = False) -> list[dict]:
     """Trainable parameters grouped by multiplier; the multiplier-1 group comes first.
 
     Each group: ``{"params", "names" (parameter names), "lr" (= base_lr x lr_mult), "base_lr", "lr_mult"}``.
+    With ``weight_decay`` (the decay of one step, wd), the parameters it acts on (weights,
+    ``ndim > 1``, or all with ``decay_all``) are grouped apart and their group carries torch's
+    ``weight_decay = wd / (base_lr x lr_mult)``: torch adds it to the gradient and multiplies
+    by the group's lr, so each step decays by ``wd x schedule``, whatever the multiplier
+    (airbench94's ``weight_decay=wd/lr_biases`` for its 64x BN-bias rate).
     """
     mults = layer_multipliers(model, layer_lr or {})
-    groups: dict[float, dict] = {1.0: {"params": [], "names": [], "lr": lr, "base_lr": lr, "lr_mult": 1.0}}
+
+    def new_group(mult: float, decays: bool) -> dict:
+        group = {"params": [], "names": [], "lr": lr * mult, "base_lr": lr, "lr_mult": mult}
+        if decays:
+            group["weight_decay"] = weight_decay / (lr * mult)
+        return group
+
+    groups: dict[tuple[float, bool], dict] = {(1.0, False): new_group(1.0, False)}
     seen: set[int] = set()  # a parameter shared by two modules goes in one group only
     for layer, module in model.named_modules():
         for pname, p in module.named_parameters(recurse=False):
@@ -79,9 +92,9 @@ def param_groups(model: nn.Module, lr: float, layer_lr: dict | None = None) -> l
                 continue
             seen.add(id(p))
             mult = mults.get(layer, 1.0)
+            decays = weight_decay > 0 and (decay_all or p.ndim > 1)
             # lr is already multiplied, so the multiplier holds without a scheduler too (sanity probe)
-            group = groups.setdefault(mult, {"params": [], "names": [], "lr": lr * mult, "base_lr": lr,
-                                             "lr_mult": mult})
+            group = groups.setdefault((mult, decays), new_group(mult, decays))
             group["params"].append(p)
             group["names"].append(f"{layer}.{pname}" if layer else pname)
     return [g for g in groups.values() if g["params"]]

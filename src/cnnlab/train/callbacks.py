@@ -17,10 +17,10 @@ from typing import Any, Callable
 
 from cnnlab.registry import Registry
 
-HOOKS = ("on_train_start", "on_interval", "on_epoch_end", "on_train_end")
+HOOKS = ("on_train_start", "on_step_end", "on_interval", "on_epoch_end", "on_train_end")
 
 #: modules whose import registers callback factories (one way: they import this module)
-CALLBACK_MODULES = ("cnnlab.monitor.callbacks", "cnnlab.train.early_stopping")
+CALLBACK_MODULES = ("cnnlab.monitor.callbacks", "cnnlab.train.early_stopping", "cnnlab.train.lookahead")
 
 
 def _misspelled_hooks(obj: Any) -> list[str]:
@@ -32,6 +32,8 @@ class Callback:
     """Hooks the trainer calls, all no-ops here:
 
     - ``on_train_start(trainer)``: once, before the first epoch (also after a resume);
+    - ``on_step_end(trainer)``: after every optimizer step (``trainer.step`` counts it); only
+      callbacks that override it are called, so the others cost nothing per step;
     - ``on_interval(trainer)``: every ``train.log_every`` steps, after the optimizer step, while
       ``p.grad`` still holds the last batch's gradients (cheap monitoring, off the hot path);
     - ``on_epoch_end(trainer, row) -> bool``: may add columns to ``row``; True stops training;
@@ -54,6 +56,9 @@ class Callback:
             cls.name = cls.__name__
 
     def on_train_start(self, trainer) -> None:
+        pass
+
+    def on_step_end(self, trainer) -> None:
         pass
 
     def on_interval(self, trainer) -> None:
@@ -102,6 +107,11 @@ def build_callbacks(cfg) -> list[Callback]:
             cb.name = name
             built.append(cb)
     return built
+
+
+def overriding(callbacks: list[Callback], hook: str) -> list[Callback]:
+    """The callbacks whose class overrides ``hook`` (the per-step hook skips the rest)."""
+    return [cb for cb in callbacks if getattr(type(cb), hook) is not getattr(Callback, hook)]
 
 
 def call_hook(callbacks: list[Callback], hook: str, *args) -> list:

@@ -94,11 +94,31 @@ def current_group() -> Group:
     return Group(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def wrap(model: torch.nn.Module, group: Group, device: torch.device) -> torch.nn.Module:
+def sync_batch_norm(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``model`` with every batch norm layer replaced, in place, by :class:`torch.nn.SyncBatchNorm`
+    (``model.sync_bn``): mean and variance over the global batch, all-reduced across the ranks
+    in each forward pass, instead of over the rank's shard. The parameters and running
+    statistics are the same tensors (a frozen scale stays frozen); the state-dict keys are
+    unchanged, so checkpoints load either way."""
+    from cnnlab.errors import ConfigError
+
+    if device.type != "cuda":
+        raise ConfigError(f"model.sync_bn: torch's SyncBatchNorm runs on CUDA only (this run uses {device}); "
+                          "set model.sync_bn=false")
+    converted = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if converted is not model:  # the network itself is a batch norm: nothing to keep in place
+        raise ConfigError("model.sync_bn: the model is a single batch-norm layer")
+    return model
+
+
+def wrap(model: torch.nn.Module, group: Group, device: torch.device, sync_bn: bool = False) -> torch.nn.Module:
     """The module that computes the training forward pass: DDP over ``model`` when distributed
-    (its gradients are averaged over the ranks in the backward pass), else ``model`` itself."""
+    (its gradients are averaged over the ranks in the backward pass), else ``model`` itself.
+    ``sync_bn`` (with more than one rank): :func:`sync_batch_norm` first."""
     if not group.enabled:
         return model
+    if sync_bn and group.world > 1:
+        sync_batch_norm(model, device)
     import warnings
 
     from torch.nn.parallel import DistributedDataParallel

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab.data import ArrayDataset, DeviceLoader
+from cnnlab.train.tta import tta_logits
 
 
 @dataclass
@@ -36,15 +37,21 @@ class SplitResult:
 
 
 @torch.no_grad()
-def evaluate_split(model: torch.nn.Module, data: ArrayDataset, preprocess, batch_size: int) -> SplitResult:
-    """One pass in eval mode; sums stay on the device until the end (one host sync)."""
+def evaluate_split(model: torch.nn.Module, data: ArrayDataset, preprocess, batch_size: int,
+                   tta: str = "none") -> SplitResult:
+    """One pass in eval mode; sums stay on the device until the end (one host sync).
+    ``tta``: test-time augmentation (:mod:`cnnlab.train.tta`), on the stored images."""
     was_training = model.training
     model.eval()
     device = data.images.device
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     probs = []
-    for x, y in DeviceLoader(data, batch_size, preprocess=preprocess):
-        logits = model(x).float()
+
+    def forward(images: torch.Tensor) -> torch.Tensor:
+        return model(preprocess(images) if preprocess is not None else images)
+
+    for x, y in DeviceLoader(data, batch_size):
+        logits = tta_logits(forward, x, tta)
         loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
         probs.append(logits.softmax(1))
     model.train(was_training)

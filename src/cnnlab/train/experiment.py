@@ -100,10 +100,9 @@ def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
     if cfg.pretrain.method == "dbn" and pretrained:  # before the layout and DDP wrapping of the model
         pretrain_report = pretrain_dbn(model, model.specs, cfg.pretrain, splits.train.images, preprocess,
                                        cfg.seed, show_progress and group.main)
-    speed = step_settings(cfg.train, cfg.optim, model, dev, group)  # layout (in place), precision, DDP, compile
-    optimizer = build_optimizer(cfg.optim, model)
-
+    speed = step_settings(cfg.train, cfg.optim, model, dev, group, cfg.model.sync_bn)  # layout (in place), precision, DDP, compile
     tc = cfg.train
+    optimizer = build_optimizer(cfg.optim, model, tc.batch_size)  # batch: optim.per_1024
     loader = build_train_loader(cfg.data, splits.train, tc.batch_size, preprocess, splits.num_classes)
     steps_per_epoch = len(loader)  # seeds/003: iterations_per_epoch = ceil(num_train / batch_size)
     total_steps = tc.iterations or tc.epochs * steps_per_epoch

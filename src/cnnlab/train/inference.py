@@ -51,28 +51,32 @@ def load_trained(path: str | Path, which: str = "best", device: str = "auto") ->
     return TrainedModel(cfg, model, preprocess, classes, input_shape, dev, int(state["epoch"]))
 
 
-def evaluate_trained(path: str | Path, which: str = "best", device: str = "auto"):
+def evaluate_trained(path: str | Path, which: str = "best", device: str = "auto", tta: str | None = None):
     """Load a run's checkpoint and evaluate it on the run's test split, the one way `evaluate`,
-    `report` and the Python API do it. Returns (trained model, data splits, test SplitResult)."""
+    `report` and the Python API do it; ``tta``: test-time augmentation (none | flip |
+    flip_translate; None = the run's ``train.tta``). Returns (trained model, data splits, test
+    SplitResult)."""
     from cnnlab.data import load_data
     from cnnlab.train.evaluation import evaluate_split
 
     trained = load_trained(path, which, device)
     splits = load_data(trained.cfg.data, trained.cfg.seed)
     test = evaluate_split(trained.model, splits.test.to(trained.device), trained.preprocess,
-                          trained.cfg.train.eval_batch_size)
+                          trained.cfg.train.eval_batch_size, tta or trained.cfg.train.tta)
     return trained, splits, test
 
 
-def evaluate_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> dict:
+def evaluate_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto",
+                 tta: str | None = None) -> dict:
     """What ``cnnlab evaluate --json`` prints: test error, per-class accuracy, confusion matrix,
-    and for two classes the physics ROC report."""
+    and for two classes the physics ROC report. ``tta``: as :func:`evaluate_trained`."""
     from cnnlab.physics.metrics import physics_report
 
-    trained, splits, test = evaluate_trained(run_dir, checkpoint, device)
+    trained, splits, test = evaluate_trained(run_dir, checkpoint, device, tta)
     n = len(trained.classes)
     return {
         "run_dir": str(run_dir), "checkpoint": checkpoint, "epoch": trained.checkpoint_epoch,
+        "tta": tta or trained.cfg.train.tta,
         "test_examples": len(test.labels), "test_loss": test.loss,
         "test_accuracy": test.accuracy, "test_error": test.error,
         "classes": trained.classes,

@@ -37,5 +37,5 @@ class Loss:
 
     def without_penalty(self) -> "Loss":
         """The same data loss with regularisation off (the overfit check)."""
-        off = {k: 0.0 for k in ("l2", "l1")}
+        off = {k: 0.0 for k in ("l2", "l1", "weight_decay") if hasattr(self.optim, k)}
         return Loss(self.optim.model_copy(update=off), self.class_weight)

@@ -62,7 +62,8 @@ class StepSettings:
         return x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
 
 
-def step_settings(train_cfg, optim_cfg, model: nn.Module, device: torch.device, group=None) -> StepSettings:
+def step_settings(train_cfg, optim_cfg, model: nn.Module, device: torch.device, group=None,
+                  sync_bn: bool = False) -> StepSettings:
     """Apply the layout to ``model`` (in place) and build the step's settings; with a
     distributed ``group`` the forward module is DDP over ``model`` (:mod:`cnnlab.train.distributed`)."""
     from cnnlab.train.distributed import Group, wrap
@@ -76,7 +77,7 @@ def step_settings(train_cfg, optim_cfg, model: nn.Module, device: torch.device, 
                           f"{precision}: L-BFGS's line search needs float32 losses; use train.precision=fp32")
     memory_format = resolve_memory_format(train_cfg.memory_format, device, model)
     model.to(memory_format=memory_format)
-    forward = wrap(model, group or Group(), device)
+    forward = wrap(model, group or Group(), device, sync_bn)  # model.sync_bn: SyncBatchNorm under DDP
     if train_cfg.compile:
         mode = "max-autotune" if train_cfg.compile == "max-autotune" else None
         forward = torch.compile(forward, mode=mode)

@@ -30,7 +30,7 @@ from cnnlab.config import ExperimentConfig
 from cnnlab.errors import CheckpointError, CnnlabError, TrainingDiverged
 from cnnlab.optim import apply_constraints, clip_gradient_norm
 from cnnlab.optim.monitor import improvement, resolve_mode
-from cnnlab.train.callbacks import Callback, call_hook, callback_states, load_callback_states
+from cnnlab.train.callbacks import Callback, call_hook, callback_states, load_callback_states, overriding
 from cnnlab.train.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from cnnlab.train.device import epoch_seed
 from cnnlab.train.distributed import current_group, remember_run
@@ -87,6 +87,7 @@ class Trainer:
         self.device, self.splits, self.preprocess, self.model = x.device, x.splits, x.preprocess, x.model
         self.optimizer, self.loader, self.scheduler, self.loss = x.optimizer, x.loader, x.scheduler, x.loss
         self.callbacks = x.callbacks
+        self.step_callbacks = overriding(x.callbacks, "on_step_end")  # called every step: only these
         self.speed = x.speed  # memory format, autocast, loss scaler, compiled forward (train/speed.py)
         self.group = x.group  # DDP: rank 0 writes and shows; every rank trains its shard
         if not self.group.main:
@@ -202,6 +203,8 @@ class Trainer:
                 started += self.compile_seconds  # images/s of the epoch without it
             else:
                 logits, data_loss, loss = self.optimizer_step(x, y)
+            if self.step_callbacks:
+                call_hook(self.step_callbacks, "on_step_end", self)
 
             batch = len(y)
             seen += batch
@@ -304,7 +307,8 @@ class Trainer:
         val = self.split_on_device("val")
         if val is None:
             return None
-        return evaluate_split(self.model, val, self.preprocess, self.cfg.train.eval_batch_size)
+        return evaluate_split(self.model, val, self.preprocess, self.cfg.train.eval_batch_size,
+                              self.cfg.train.tta)
 
     def _update_best(self, row: dict) -> bool:
         """The one place that decides whether this epoch's weights are the best so far."""
@@ -379,7 +383,7 @@ class Trainer:
         best = load_checkpoint(self.run.checkpoint("best"), self.device)
         self.model.load_state_dict(best["model"])
         test = evaluate_split(self.model, self.split_on_device("test"), self.preprocess,
-                              self.cfg.train.eval_batch_size)
+                              self.cfg.train.eval_batch_size, self.cfg.train.tta)
         result = TrainResult(self.run.path, self.epoch, self.step, self.best_epoch, self.best_val_acc,
                              test.loss, test.accuracy, self.metrics)
         if self.group.main:

@@ -8,7 +8,7 @@ was. Then:
   learning rate, the rule's hyperparameters and the regularisers (``optim.*`` except the rule
   itself: the new values are what trains, written into the optimizer's groups, and
   ``metrics.csv``'s ``lr`` column shows them); the schedule (``schedule.*``; continued at the
-  step reached); callbacks (``train.early_stopping``, ``monitor.*``); logging; the device.
+  step reached); callbacks (``train.early_stopping``, ``train.lookahead``, ``monitor.*``); ``train.tta``; logging; the device.
 - **refused**: the data and its preprocessing (``data.*``), the model (``model.*``, including
   ``model.init_from``, which only says where a new run starts -- a resume never reads it again,
   so the source may be gone -- and ``model.freeze``, since the optimizer's state covers the

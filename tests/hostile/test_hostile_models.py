@@ -42,6 +42,10 @@ def test_training_counts_gradients_and_optimizer_state(monkeypatch):
         build_model(cfg, (1, 28, 28), 10, copies=TRAINING_COPIES)
 
 
+def test_gradcheck_of_a_layer_beyond_memory(cli):
+    cli(["gradcheck", "fc99999999 fc"], 2, "layer 1 'fc99999999'", "float64")
+
+
 def test_the_check_names_the_largest_layer():
     net = build_model(ModelConfig(arch="conv3-4 fc50 fc"), (1, 8, 8), 10)
     expected = (r"layer 2 'fc50' has 7,250 parameters \(on input volume 6x6x4; the network 7,800\): "

@@ -291,10 +291,18 @@ PARAM_BYTES = 4
 TRAINING_COPIES = 3
 
 
-def check_parameters_fit(infos: list[LayerInfo], copies: int = 1, free: int | None = None) -> None:
+def probe_layers(specs: list[LayerSpec], in_shape: Shape, ctx: BuildContext) -> tuple[list[LayerInfo], Shape]:
+    """``specs`` built on torch's meta device: every shape error, the layers' infos (parameter
+    counts for :func:`check_parameters_fit`) and the output shape, with no memory allocated."""
+    with torch.device("meta"):
+        _, infos, out = build_layers(list(specs), tuple(in_shape), ctx)
+    return infos, out
+
+
+def check_parameters_fit(infos: list[LayerInfo], copies: int = 1, why: str = "", free: int | None = None) -> None:
     """SpecError if ``copies`` float32 copies of the parameters of the layers ``infos`` (built on
-    the meta device) exceed the available memory (``free``: measured now when None), naming the
-    largest layer, its parameter count and the memory available."""
+    the meta device; ``why``: what the copies are) exceed the available memory (``free``: measured
+    now when None), naming the largest layer, its parameter count and the memory available."""
     from cnnlab.data.limits import available_memory, human
 
     counts = [sum(p.numel() for p in info.module.parameters()) for info in infos]
@@ -306,8 +314,7 @@ def check_parameters_fit(infos: list[LayerInfo], copies: int = 1, free: int | No
     largest = max(range(len(infos)), key=counts.__getitem__)
     info = infos[largest]
     token = info.spec.token if info.spec.kind != "res" else "res(...)"
-    held = ("" if copies == 1 else
-            f" x{copies} for training (the weights, their gradients and the optimizer's state)")
+    held = "" if copies == 1 else f" x{copies} {why}".rstrip()
     raise SpecError(f"layer {largest + 1} '{token}' has {counts[largest]:,} parameters (on input volume "
                     f"{volume(info.in_shape)}; the network {total:,}): {human(need)} as float32{held}, but "
                     f"{human(free)} of memory is available; make the layer smaller or reduce its input "
@@ -323,16 +330,14 @@ class Network(nn.Sequential):
                  copies: int = 1):
         """``copies``: float32 copies of the parameters the caller will hold, checked against the
         available memory before anything is allocated (:data:`TRAINING_COPIES` for training)."""
-        with torch.device("meta"):  # shapes and parameter counts, nothing allocated
-            _, probe, out = build_layers(list(specs), tuple(input_shape),
-                                         BuildContext(num_classes, dropout_mode, pool_round))
+        probe, out = probe_layers(specs, input_shape, BuildContext(num_classes, dropout_mode, pool_round))
         if out != (num_classes,):
             last = specs[-1].token if specs[-1].kind != "res" else "res(...)"
             raise SpecError(
                 f"the network must output one score per class, a {num_classes}-vector (1x1x{num_classes}), "
                 f"but its last layer '{last}' outputs {volume(out)}; end the spec with 'fc' "
                 f"(a bare fc has one unit per class) or 'fc{num_classes}'")
-        check_parameters_fit(probe, copies)
+        check_parameters_fit(probe, copies, "for training (the weights, their gradients and the optimizer's state)")
         modules, infos, out = build_layers(list(specs), tuple(input_shape),
                                            BuildContext(num_classes, dropout_mode, pool_round))
         super().__init__(OrderedDict(modules.named_children()))

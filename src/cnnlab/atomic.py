@@ -13,7 +13,9 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
+
+from cnnlab.errors import UserError
 
 #: the process's umask (read once: reading it means setting it)
 _UMASK = os.umask(0)
@@ -46,6 +48,26 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_output(out: str | Path, what: str, hint: str, runs: Iterable[str | Path] = (),
+                 own: Iterable[str | Path] = ()) -> None:
+    """UserError unless ``what`` (a command's output file) can be written at ``out``, checked before
+    the work that makes it: not a folder; the nearest existing folder writable (the missing ones are
+    made); not a write-protected file; not an existing file of one of the run directories ``runs``
+    other than the command's own outputs ``own`` (files or folders). ``hint``: what to do instead."""
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"{out}: is a folder; {what} is a file: give its name ({hint})")
+    folder = next((p for p in (out.parent, *out.parent.parents) if p.exists()), Path("."))
+    if not folder.is_dir() or not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise UserError(f"{out if out.exists() else folder}: cannot write {what} there (not a writable folder); "
+                        f"{hint}")
+    if out.exists():
+        target, allowed = out.resolve(), [Path(p).resolve() for p in own]
+        for run in map(lambda p: Path(p).resolve(), runs):
+            if target.is_relative_to(run) and not any(target.is_relative_to(p) for p in allowed):
+                raise UserError(f"{out}: is a file of the run {run}, which {what} would replace; {hint}")
 
 
 def _naming(exc: OSError, path: Path) -> OSError:

@@ -224,7 +224,10 @@ def _find(source: str) -> Path:
 def read_yaml(source: str) -> tuple[dict, str]:
     """Read a config file, or a bundled recipe by name, as it is written. Returns (data, origin)."""
     path = _find(source)
-    data = read_yaml_file(path) or {}  # size, alias expansion and duplicate keys limited
+    data = read_yaml_file(path)  # size, alias expansion and duplicate keys limited
+    if data is None:  # 0 bytes or only comments: training the default recipe would hide the mistake
+        raise ConfigError(f"{path}: the config file is empty; give at least a name or base "
+                          f"(base: {DEFAULT_BASE} trains the default recipe)")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
     return data, str(path)

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from cnnlab import __version__
-from cnnlab.atomic import atomic_write
+from cnnlab.atomic import atomic_write, check_output
 from cnnlab.errors import UserError
 from cnnlab.train.inference import TrainedModel
 from cnnlab.train.transfer import PREPROCESS_PREFIX
@@ -122,7 +122,8 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path | None = None, *, 
                         "or whitening); a fully convolutional export needs per-channel steps only")
     path = Path(out) if out else (Path(run_dir) / "export" /
                                   f"model{'-fullconv' if fully_convolutional else ''}{SUFFIXES[fmt]}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output(path, f"the {fmt} export", "give --out FILE elsewhere", runs=[run_dir],
+                 own=[Path(run_dir) / "export"])
     meta = metadata(trained, run_dir, which, fmt, network)
     text = json.dumps(meta, default=str)
     classifier = Classifier(trained.preprocess, network).eval()

@@ -14,8 +14,11 @@ from pathlib import Path
 
 from cnnlab.errors import CheckpointError
 
-#: the most bytes of a run's CSV or JSON file read (a 1000-epoch run's layers.csv is ~2 MB)
-MAX_BYTES = 256 << 20
+#: the most bytes of a run's CSV or JSON file read whole (a 1000-epoch run's layers.csv is ~2 MB;
+#: parsing runs at ~3 MB/s into ~15 times the file's size of rows, so 64 MiB is ~20 s, ~1 GB)
+MAX_BYTES = 64 << 20
+#: the most bytes of metrics.csv: one ~100-byte row per epoch, ~0.1 MB for 1000 epochs
+MAX_METRICS_BYTES = 16 << 20
 
 
 def parse_cell(text: str | None):
@@ -30,12 +33,14 @@ def parse_cell(text: str | None):
     return text
 
 
-def _text(path: Path) -> str:
+def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
+    """A run file's text; a CheckpointError naming it if it is larger than ``max_bytes`` (checked
+    before reading: a huge file is refused at once, not parsed for minutes), unreadable or not UTF-8."""
     try:
         size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise CheckpointError(f"{path}: {size} bytes, more than a run writes ({MAX_BYTES}); "
-                                  "not a file of this run")
+        if size > max_bytes:
+            raise CheckpointError(f"{path}: {size:,} bytes, more than cnnlab writes there (at most "
+                                  f"{max_bytes:,} are read); not a file of this run, or damaged")
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CheckpointError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); the file "
@@ -44,12 +49,13 @@ def _text(path: Path) -> str:
         raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
-def read_table(path: Path, columns: list[str], integers: tuple[str, ...], texts: tuple[str, ...] = ()) -> list[dict]:
+def read_table(path: Path, columns: list[str], integers: tuple[str, ...], texts: tuple[str, ...] = (),
+               max_bytes: int = MAX_BYTES) -> list[dict]:
     """Rows of a cnnlab CSV: every one of ``columns`` in the header, every row complete,
     ``integers`` set and integral, ``texts`` set, the other ``columns`` numbers or empty.
     Extra columns (written after the standard ones) are kept, parsed by :func:`parse_cell`."""
     damaged = "the file is damaged (it is rewritten whole after every epoch)"
-    lines = _text(path).splitlines(keepends=True)
+    lines = read_text(path, max_bytes).splitlines(keepends=True)
     try:
         reader = csv.reader(lines)
         header = next(reader, None)
@@ -81,7 +87,7 @@ def read_table(path: Path, columns: list[str], integers: tuple[str, ...], texts:
 
 def read_json_object(path: Path, lists: dict[str, tuple[str, ...]] | None = None, hint: str = "") -> dict:
     """A JSON object; each key of ``lists`` must hold a list of objects with those string fields."""
-    text = _text(path)
+    text = read_text(path)
     try:
         data = json.loads(text)
     except ValueError as exc:

@@ -85,3 +85,18 @@ def test_python_tag_in_config_is_refused(tmp_path, runs_dir, small_idx, cli):
     path = tmp_path / "tag.yaml"
     path.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
     cli(_train(path, runs_dir, small_idx), 2, path)
+
+
+@pytest.mark.parametrize("content", ["", "# only a comment\n\n   \n", "---\n"])
+def test_empty_config_file_is_refused(tmp_path, runs_dir, small_idx, cli, content):
+    """Was exit 0: an empty file trained the default recipe, hiding the mistake."""
+    path = tmp_path / "empty.yaml"
+    path.write_text(content)
+    cli(_train(path, runs_dir, small_idx), 2, path, "empty", "name or base")
+
+
+def test_empty_base_file_is_refused(tmp_path, runs_dir, small_idx, cli):
+    (tmp_path / "empty.yaml").write_text("")
+    path = tmp_path / "child.yaml"
+    path.write_text("base: empty.yaml\nname: child\n")
+    cli(_train(path, runs_dir, small_idx), 2, tmp_path / "empty.yaml", "empty")

@@ -70,6 +70,38 @@ def test_metrics_csv_without_the_checkpoints_rows_on_resume(run_copy, cli, conte
     cli(resume(run_copy), 2, run_copy / "metrics.csv")
 
 
+def _grown(path, rows: int) -> None:
+    """metrics.csv with its last row repeated ``rows`` times more (valid content, epochs counted on)."""
+    lines = path.read_text().splitlines(keepends=True)
+    epoch, rest = lines[-1].split(",", 1)
+    path.write_text("".join(lines) + "".join(f"{int(epoch) + i},{rest}" for i in range(1, rows + 1)))
+
+
+@pytest.mark.parametrize("command", ["resume", "report"])
+def test_huge_metrics_csv_is_refused_before_it_is_read(run_copy, cli, command):
+    """200 MB (sparse: no disk written) against the real cap: refused at once, not parsed for
+    minutes into gigabytes of rows."""
+    path = run_copy / "metrics.csv"
+    with path.open("r+b") as f:
+        f.truncate(200 << 20)
+    cli(COMMANDS[command](run_copy), 2, path, "209,715,200 bytes")
+
+
+@pytest.mark.parametrize("command", ["resume", "report"])
+def test_metrics_csv_over_the_cap_is_refused(run_copy, cli, monkeypatch, command):
+    """A well-formed file over a lowered cap (the cap, not the content, refuses it)."""
+    import cnnlab.train.rundir as rundir
+
+    path = run_copy / "metrics.csv"
+    _grown(path, 2000)
+    size = path.stat().st_size
+    monkeypatch.setattr(rundir, "MAX_METRICS_BYTES", size - 1)
+    cli(COMMANDS[command](run_copy), 2, path, f"{size:,} bytes", f"{size - 1:,}")
+    monkeypatch.setattr(rundir, "MAX_METRICS_BYTES", size)
+    rows = rundir.RunDir.open(run_copy).read_metrics()
+    assert len(rows) == 2001 and rows[-1]["epoch"] == rows[0]["epoch"] + 2000
+
+
 # -- sanity.json -------------------------------------------------------------------------------
 @pytest.mark.parametrize("content", ['{"findings": 5}', '{"findings": [1, "a"]}',
                                      '{"findings": [{"check": 1, "level": "ok", "message": "m"}]}', "[]"])

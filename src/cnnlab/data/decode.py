@@ -37,22 +37,43 @@ def _eight_bit(image):
     return image
 
 
+def _refuse_lost_transparency(image, mode: str, origin: str) -> None:
+    """DataError if converting ``image`` to ``mode`` (one without alpha) would drop transparency that
+    some pixel uses: the colour under a transparent pixel is whatever the file holds (often black),
+    not what a viewer shows, so the converted image would be silently another image. Opaque alpha
+    (every pixel 255) is dropped freely."""
+    if "A" in mode or not image.has_transparency_data:
+        return
+    lowest = image.convert("RGBA").getchannel("A").getextrema()[0]
+    if lowest < 255:
+        raise DataError(f"{origin}: has transparent pixels (alpha down to {lowest}) and the model takes "
+                        f"{mode} images, whose colour under transparency would be a guess; flatten it onto "
+                        "the background of the training images first")
+
+
 def decode_image(data: bytes, origin: str, channels: int | None) -> np.ndarray:
     """Decode one image to ``H x W x C`` uint8; a clear error naming ``origin`` if broken, too
     large (Pillow's decompression-bomb limit) or of a depth that has no 8-bit reading."""
     from PIL import Image, UnidentifiedImageError
 
+    if not data:
+        raise DataError(f"{origin}: the file is empty (0 bytes), not an image")
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()  # decode now: a truncated file fails here, not later
             natural = NATURAL_CHANNELS.get(image.mode, 3)
             image = _eight_bit(image)
             if (channels is not None and channels != natural) or image.mode not in MODES.values():
-                image = image.convert(MODES[channels or natural])
+                mode = MODES[channels or natural]
+                _refuse_lost_transparency(image, mode, origin)
+                image = image.convert(mode)
             array = np.asarray(image, dtype=np.uint8)
     except Image.DecompressionBombError as exc:
         raise DataError(f"{origin}: refused: {exc} (an image this large is not a training image)") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError:
+        raise DataError(f"{origin}: not a readable image (not an image format Pillow knows); the file is "
+                        "corrupt or truncated, or of a kind Pillow cannot read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{origin}: not a readable image ({exc}); the file is corrupt or truncated, "
                         "or of a kind Pillow cannot read") from None
     return array[:, :, None] if array.ndim == 2 else array

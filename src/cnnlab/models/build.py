@@ -7,6 +7,11 @@ is strict too unless the layer (``pool2:ceil``) or the network (zoo models: ceil
 and cuda-convnet do) says how to round.
 
 Volumes are ``(C, H, W)`` tensors' shapes; messages print them the seeds' way, W x H x D.
+
+A network is built twice: first on torch's ``meta`` device (shapes and parameter counts, no
+memory), then for real once its parameters are known to fit in the available memory
+(:func:`check_parameters_fit`): ``fc99999999`` is a message, not an allocator traceback or
+the kernel's OOM killer.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
+import torch
 from torch import nn
 
 from cnnlab.models import layers as L
@@ -259,7 +265,13 @@ def build_layers(specs: list[LayerSpec], in_shape: Shape, ctx: BuildContext, pre
                                 f"between); that layer's filter/unit count is the number of maxout units")
         ctx.path, ctx.depth = f"{prefix}{name}", depth
         pieces = _maxout_pieces(specs, i) if spec.kind in LINEAR_KINDS else 1
-        module, out, children = Built(*BUILDERS.get(spec.kind)(spec, shape, ctx, pieces))
+        try:
+            module, out, children = Built(*BUILDERS.get(spec.kind)(spec, shape, ctx, pieces))
+        except (RuntimeError, TypeError, OverflowError) as exc:  # torch's sizes are 64-bit
+            if "overflow" not in str(exc).lower():
+                raise
+            raise SpecError(f"{ctx.where}: its parameter count on input volume {volume(shape)} (W x H x D) "
+                            f"overflows torch's 64-bit sizes; make the layer smaller") from None
         activation = (_activation_after(specs, i, depth == 0 and i == last_linear)
                       if spec.kind in LINEAR_KINDS else None)
         infos.append(LayerInfo(f"{prefix}{name}", spec, module, shape, tuple(out), depth, activation, pieces,
@@ -278,20 +290,62 @@ def flat_infos(infos: list[LayerInfo]) -> list[LayerInfo]:
     return out
 
 
+#: bytes of one float32 parameter
+PARAM_BYTES = 4
+#: copies of the parameters training holds: the weights, their gradients and the optimizer's
+#: state (one tensor per parameter for momentum; Adam holds two, L-BFGS its history: more)
+TRAINING_COPIES = 3
+
+
+def probe_layers(specs: list[LayerSpec], in_shape: Shape, ctx: BuildContext) -> tuple[list[LayerInfo], Shape]:
+    """``specs`` built on torch's meta device: every shape error, the layers' infos (parameter
+    counts for :func:`check_parameters_fit`) and the output shape, with no memory allocated."""
+    with torch.device("meta"):
+        _, infos, out = build_layers(list(specs), tuple(in_shape), ctx)
+    return infos, out
+
+
+def check_parameters_fit(infos: list[LayerInfo], copies: int = 1, why: str = "", free: int | None = None) -> None:
+    """SpecError if ``copies`` float32 copies of the parameters of the layers ``infos`` (built on
+    the meta device; ``why``: what the copies are) exceed the available memory (``free``: measured
+    now when None), naming the largest layer, its parameter count and the memory available."""
+    from cnnlab.data.limits import available_memory, human
+
+    counts = [sum(p.numel() for p in info.module.parameters()) for info in infos]
+    total = sum(counts)
+    need = total * PARAM_BYTES * copies
+    free = available_memory() if free is None else free
+    if need <= free:
+        return
+    largest = max(range(len(infos)), key=counts.__getitem__)
+    info = infos[largest]
+    token = info.spec.token if info.spec.kind != "res" else "res(...)"
+    held = "" if copies == 1 else f" x{copies} {why}".rstrip()
+    raise SpecError(f"layer {largest + 1} '{token}' has {counts[largest]:,} parameters (on input volume "
+                    f"{volume(info.in_shape)}; the network {total:,}): {human(need)} as float32{held}, but "
+                    f"{human(free)} of memory is available; make the layer smaller or reduce its input "
+                    f"(pooling or a strided conv before it)")
+
+
 class Network(nn.Sequential):
     """A built spec: ``nn.Sequential`` of named layers (``conv1``, ``relu1``, ``pool1``...)
     that remembers its spec and every layer's input and output volume."""
 
     def __init__(self, specs: list[LayerSpec], input_shape: Shape, num_classes: int,
-                 dropout_mode: str = "inverted", pool_round: str = "strict", arch_name: str | None = None):
-        ctx = BuildContext(num_classes, dropout_mode, pool_round)
-        modules, infos, out = build_layers(list(specs), tuple(input_shape), ctx)
+                 dropout_mode: str = "inverted", pool_round: str = "strict", arch_name: str | None = None,
+                 copies: int = 1):
+        """``copies``: float32 copies of the parameters the caller will hold, checked against the
+        available memory before anything is allocated (:data:`TRAINING_COPIES` for training)."""
+        probe, out = probe_layers(specs, input_shape, BuildContext(num_classes, dropout_mode, pool_round))
         if out != (num_classes,):
             last = specs[-1].token if specs[-1].kind != "res" else "res(...)"
             raise SpecError(
                 f"the network must output one score per class, a {num_classes}-vector (1x1x{num_classes}), "
                 f"but its last layer '{last}' outputs {volume(out)}; end the spec with 'fc' "
                 f"(a bare fc has one unit per class) or 'fc{num_classes}'")
+        check_parameters_fit(probe, copies, "for training (the weights, their gradients and the optimizer's state)")
+        modules, infos, out = build_layers(list(specs), tuple(input_shape),
+                                           BuildContext(num_classes, dropout_mode, pool_round))
         super().__init__(OrderedDict(modules.named_children()))
         self.specs = list(specs)
         self.infos = infos

@@ -61,8 +61,11 @@ def initialize(layers: list, scheme: str, zero_last: bool = False) -> None:
             layers[-1].module.weight.zero_()
 
 
-def build_model(cfg: ModelConfig, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """Build ``cfg.arch`` for inputs of ``input_shape`` (C, H, W) and ``num_classes`` outputs."""
+def build_model(cfg: ModelConfig, input_shape: tuple[int, int, int], num_classes: int,
+                copies: int = 1) -> nn.Module:
+    """Build ``cfg.arch`` for inputs of ``input_shape`` (C, H, W) and ``num_classes`` outputs;
+    ``copies`` float32 copies of its parameters must fit in the available memory (training:
+    :data:`~cnnlab.models.build.TRAINING_COPIES`), checked before anything is allocated."""
     entry, specs = resolve_arch(cfg.arch)
     if specs is None:
         options = [k for k in ("init", "zero_last", "dropout_mode", "keep", "drop") if getattr(cfg, k) is not None]
@@ -75,7 +78,7 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, int, int], num_classes
     specs = set_dropout_rates(specs, cfg.keep, cfg.drop, name)
     net = Network(specs, input_shape, num_classes,
                   dropout_mode=cfg.dropout_mode or defaults.dropout_mode,
-                  pool_round=defaults.pool_round, arch_name=entry.name if entry else None)
+                  pool_round=defaults.pool_round, arch_name=entry.name if entry else None, copies=copies)
     initialize(net.linear_layers(), cfg.init or defaults.init,
                defaults.zero_last if cfg.zero_last is None else cfg.zero_last)
     return net

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from cnnlab.models.build import BuildContext, build_layers, volume
+from cnnlab.models.build import BuildContext, build_layers, check_parameters_fit, probe_layers, volume
 from cnnlab.models.layers import frozen_dropout_masks
 # LAYER_CHECKS, run by ``cnnlab gradcheck`` with no argument: every layer kind's cases (a spec
 # fragment on a small input volume (C, H, W) or vector (N,)), written in the kind's LayerKind.
@@ -92,10 +92,12 @@ def check_module(module: nn.Module, input_shape: tuple[int, ...], batch: int = 4
 def check_layers(spec: str, input_shape: tuple[int, ...], seed: int = 0, **kwargs) -> list[dict]:
     """Gradient-check the layers of a spec fragment (``"conv3-3p1 maxout2"``) on ``input_shape``;
     torch's default init, seeded on a forked RNG."""
+    specs = parse_spec(spec, "gradcheck")
+    probe, _ = probe_layers(specs, input_shape, BuildContext(num_classes=10))
+    check_parameters_fit(probe, 2, "as the float64 copy the check runs")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        layers, _, _ = build_layers(parse_spec(spec, "gradcheck"), tuple(input_shape),
-                                    BuildContext(num_classes=10))
+        layers, _, _ = build_layers(specs, tuple(input_shape), BuildContext(num_classes=10))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: thread hand-offs cost more than the arithmetic
     try:

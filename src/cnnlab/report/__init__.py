@@ -11,7 +11,6 @@ plot and the table of final numbers (seeds/000 fig. 2.8, "All results").
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from html import escape
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from cnnlab.errors import UserError
+from cnnlab.atomic import atomic_write, check_output
 from cnnlab.report.collect import RunData, collect_run
 from cnnlab.report.figures import RUN_FIGURES, error_comparison
 from cnnlab.report.html import figure_html, findings_html, page, results_table
@@ -56,10 +55,8 @@ def run_section(run: RunData) -> tuple[str, int]:
 def build_report(run_dirs: list[str | Path], out: str | Path, *, checkpoint: str = "best",
                  device: str = "auto", show_progress: bool = False) -> Report:
     out = Path(out)
-    folder = next((p for p in (out.parent, *out.parent.parents) if p.exists()), Path("."))
-    if not folder.is_dir() or not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise UserError(f"{out if out.exists() else folder}: cannot write the report there "
-                        "(not a writable folder); give --out FILE.html elsewhere")
+    check_output(out, "the report", "give --out FILE.html elsewhere", runs=run_dirs,
+                 own=[Path(p) / "report.html" for p in run_dirs])
     runs = []
     for path in tqdm(run_dirs, desc="evaluating runs", unit="run", file=sys.stderr, disable=not show_progress):
         runs.append(collect_run(path, checkpoint, device))
@@ -75,10 +72,9 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, checkpoint: str
                                 "Validation (solid) and training (dashed) error of every run."))
         figures += 1
     body.append("<p>Runs: " + ", ".join(f'<a href="#{escape(r.name)}">{escape(r.name)}</a>' for r in runs) + "</p>")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     title = f"cnnlab report: {runs[0].name}" if len(runs) == 1 else f"cnnlab report: {len(runs)} runs"
-    out.write_text(page(title, body + sections), encoding="utf-8")
+    with atomic_write(out, "w") as f:  # a failure leaves an earlier report as it was
+        f.write(page(title, body + sections))
     return Report(out, results, figures)
 
 

@@ -18,6 +18,8 @@ from cnnlab.train.inference import TrainedModel
 from cnnlab.train.pretrain import PRETRAIN_FILE, SAMPLES_FILE
 from cnnlab.train.rundir import RunDir
 
+#: what pretrain_samples.pt holds (the trainer writes it with save_checkpoint)
+SAMPLES_FIELDS = {"samples": torch.Tensor, "steps": list}
 TRAIN_SAMPLE = 1000  # training images kept for the top-9 patches of each filter
 
 
@@ -93,7 +95,7 @@ def read_pretraining(run: RunDir) -> dict:
     if not rows:
         return {}
     samples = run.path / SAMPLES_FILE
-    return {"pretrain": rows, "pretrain_samples": load_checkpoint(samples) if samples.is_file() else None}
+    return {"pretrain": rows, "pretrain_samples": load_checkpoint(samples, fields=SAMPLES_FIELDS) if samples.is_file() else None}
 
 
 def read_sanity(path: Path) -> dict:

@@ -34,7 +34,9 @@ def save_checkpoint(state: dict, path: Path) -> None:
                       str(path)) from None
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu", fields: dict | None = None) -> dict:
+    """A file written by :func:`save_checkpoint`, read without running code (``weights_only``);
+    ``fields``: what it must hold, name -> type (default :data:`FIELDS`, a training checkpoint's)."""
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint there")
     try:
@@ -57,7 +59,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
                               f"{first}); the file is truncated or corrupt") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cnnlab checkpoint (format {state.get('format') if isinstance(state, dict) else '?'})")
-    _check_fields(state, path)
+    _check_fields(state, path, FIELDS if fields is None else fields)
     return state
 
 
@@ -66,15 +68,17 @@ FIELDS = {"epoch": int, "step": int, "model": dict, "preprocess": dict, "optimiz
           "scheduler": dict, "classes": list, "input_shape": list, "best_epoch": int}
 
 
-def _check_fields(state: dict, path: Path) -> None:
+def _check_fields(state: dict, path: Path, fields: dict) -> None:
     """CheckpointError naming the first field that is missing or of the wrong type (a file made
     by hand or by another program: the format tag alone proves nothing)."""
-    for key, kind in FIELDS.items():
+    for key, kind in fields.items():
         value = state.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
             got = "missing" if key not in state else f"a {type(value).__name__}"
             raise CheckpointError(f"{path}: '{key}' is {got}, not a {kind.__name__}; not a checkpoint "
                                   "written by cnnlab (or damaged)")
+    if fields is not FIELDS:
+        return
     shape = state["input_shape"]
     if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
         raise CheckpointError(f"{path}: 'input_shape' is {shape[:4]!r}, not 3 positive integers (C, H, W)")

@@ -24,6 +24,7 @@ import torch
 from cnnlab.config import ExperimentConfig
 from cnnlab.data import DatasetSplits, build_train_loader, fit_preprocess, load_data, loss_weights
 from cnnlab.models import build_model
+from cnnlab.models.build import TRAINING_COPIES
 from cnnlab.optim import LRScheduler, build_optimizer
 from cnnlab.train.callbacks import Callback, build_callbacks, check_callbacks
 from cnnlab.train.device import resolve_device
@@ -92,7 +93,7 @@ def build_experiment(cfg: ExperimentConfig, callbacks: list[Callback] = (),
 
     torch.manual_seed(cfg.seed)  # the initial weights depend on the seed only
     model_input = preprocess.output_shape(splits.input_shape)  # whitening may reshape
-    model = build_model(cfg.model, model_input, splits.num_classes)
+    model = build_model(cfg.model, model_input, splits.num_classes, copies=TRAINING_COPIES)
     report = init_from(model, cfg.model.init_from) if cfg.model.init_from and pretrained else None
     frozen = freeze(model, cfg.model.freeze)  # before the optimizer: frozen layers join no group
     model = model.to(dev)

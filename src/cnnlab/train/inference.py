@@ -102,6 +102,8 @@ def load_image(path: str | Path, input_shape: tuple[int, int, int]) -> torch.Ten
         data = Path(path).read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: no such image file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not an image file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror})") from None
     array = decode_image(data, str(path), channels)

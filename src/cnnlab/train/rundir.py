@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cnnlab.atomic import atomic_write
 from cnnlab.errors import CheckpointError, ConfigError
-from cnnlab.runfiles import read_table
+from cnnlab.runfiles import MAX_METRICS_BYTES, parse_cell, read_table, read_text
 from cnnlab.train.checkpoint import save_checkpoint  # noqa: F401  (re-exported for callers)
 from cnnlab.yamlio import read_yaml_file
 
@@ -106,7 +106,7 @@ class RunDir:
         """metrics.csv's rows; a CheckpointError naming the file (and line) if it is damaged."""
         if not self.metrics_path.is_file():
             return []
-        return read_table(self.metrics_path, METRIC_COLUMNS, integers=("epoch", "step"))
+        return read_table(self.metrics_path, METRIC_COLUMNS, integers=("epoch", "step"), max_bytes=MAX_METRICS_BYTES)
 
     def read_csv(self, name: str) -> list[dict]:
         """The rows of the run's table ``name`` (numbers parsed; [] if it is absent)."""
@@ -114,10 +114,10 @@ class RunDir:
         if not path.is_file():
             return []
         try:
-            with path.open(newline="", encoding="utf-8") as f:
-                return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise CheckpointError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+            return [{k: parse_cell(v) for k, v in row.items()}
+                    for row in csv.DictReader(read_text(path).splitlines(keepends=True))]
+        except csv.Error as exc:
+            raise CheckpointError(f"{path}: not CSV ({exc}); the file is damaged") from None
 
     def write_metrics(self, rows: list[dict]) -> None:
         """Rewrite metrics.csv (rows may carry extra columns after the standard ones)."""

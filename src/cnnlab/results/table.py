@@ -7,6 +7,7 @@ flavour with no finished run says so. Nothing here imports torch.
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +61,6 @@ def collect(results_dir: str | Path, recipe: str | None) -> Flavour | None:
 
 
 def ensemble_text(row: ResultRow, results_dir: str | Path) -> str:
-    import json
-
     if not row.ensemble or row.best_recipe is None:
         return ""
     path = Path(results_dir, row.best_recipe, ENSEMBLE_FILE)

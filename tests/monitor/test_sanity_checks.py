@@ -147,6 +147,37 @@ def test_raw_pixels_into_sigmoid_units_are_flagged(tiny_mnist_dir, tmp_path):
     assert not report.passed
 
 
+def test_saturation_of_loaded_weights_names_where_they_come_from(tiny_mnist_dir, tmp_path):
+    """Pre-trained (DBN) or init_from weights: the advice is not "use Xavier init"."""
+    import dataclasses
+
+    from cnnlab.monitor.sanity import check_activations, starting_weights
+
+    cfg = tiny_cfg(tiny_mnist_dir, tmp_path, SIGMOID_NET, "data.normalize=none")
+    report_probe = probe_network(cfg, _sigmoid_model(cfg), *_raw_batch(cfg))
+    calm_input = dict(input_rms=1.0, input_min=-3.0, input_max=3.0)  # so the input is not the cause
+    scheme = check_activations(dataclasses.replace(report_probe, **calm_input))
+    loaded = check_activations(dataclasses.replace(report_probe, **calm_input, weights_from="pretrain.method=dbn"))
+    assert scheme and "use Xavier init" in scheme[0].message
+    assert loaded and "pretrain.method=dbn" in loaded[0].message and "Xavier" not in loaded[0].message
+    assert starting_weights(cfg) == ""
+    assert starting_weights(load_config("dbn-mnist")) == "pretrain.method=dbn"
+
+
+def _sigmoid_model(cfg):
+    from cnnlab.models import build_model
+
+    torch.manual_seed(0)
+    return build_model(cfg.model, (1, 28, 28), 10)
+
+
+def _raw_batch(cfg):
+    from cnnlab.data import load_data
+
+    test = load_data(cfg.data, cfg.seed).test
+    return test.images[:64].float(), test.labels[:64]
+
+
 def test_same_sigmoid_net_on_standardized_input_passes(tiny_mnist_dir, tmp_path):
     report = run_sanity(tiny_cfg(tiny_mnist_dir, tmp_path, SIGMOID_NET), overfit=False)
     assert report.passed

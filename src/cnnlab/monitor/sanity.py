@@ -75,6 +75,7 @@ class Probe:
     lr: float
     optimizer: str
     normalize: str
+    weights_from: str = ""            # "pretrain.method=dbn" / "model.init_from=RUN": not an init scheme
 
     @property
     def expected_loss(self) -> float:
@@ -155,7 +156,16 @@ def probe_network(cfg, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                  layers=[l.name for l in layers], grad_norms=grads.tolist(), weight_norms=weights.tolist(),
                  update_ratios=ratios.tolist(), identical=[identical_units(l) for l in layers],
                  activations=recorder.stats(), lr=cfg.optim.lr, optimizer=cfg.optim.name,
-                 normalize=str(cfg.data.normalize))
+                 normalize=str(cfg.data.normalize), weights_from=starting_weights(cfg))
+
+
+def starting_weights(cfg) -> str:
+    """The config key that loads the starting weights, if they do not come from the init scheme
+    (advice about the init scheme would be wrong for them)."""
+    pretrain = getattr(cfg, "pretrain", None)
+    if pretrain is not None and pretrain.method != "none":
+        return f"pretrain.method={pretrain.method}"
+    return f"model.init_from={cfg.model.init_from}" if cfg.model.init_from else ""
 
 
 # -- checks on a probe -----------------------------------------------------------------------
@@ -296,7 +306,10 @@ def check_activations(probe: Probe) -> list[Finding]:
         if a.saturated_fraction is not None and a.saturated_fraction > SATURATED_WARN:
             level = "fail" if a.saturated_fraction > SATURATED_FAIL else "warn"
             cause = _input_cause(probe) if a is probe.activations[0] else None
-            cause = cause or "initial weights too large for the fan-in (use Xavier init)"
+            cause = cause or (f"the starting weights come from {probe.weights_from}, not the init scheme "
+                              "(pre-trained sigmoid units often start saturated; if fine-tuning stalls, "
+                              "shorten the pre-training or lower its rate)" if probe.weights_from
+                              else "initial weights too large for the fan-in (use Xavier init)")
             found.append(Finding("activations", level,
                                  f"{a.name}: {100 * a.saturated_fraction:.0f}% of {a.kind} outputs are "
                                  f"saturated, where the derivative is ~0, so they pass almost no gradient "

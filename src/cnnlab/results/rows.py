@@ -67,7 +67,7 @@ _row("mlp-mnist", "MLP 784-20-10 (tanh), MNIST", "seeds/001", "~2% (5,000 train 
 _row("lenet5-mnist", "LeNet-5, MNIST", "seeds/000 s.1", "0.9%", "0.92% (Theano tutorial)",
      "lenet5-mnist-seed", "lenet5-mnist", seeds=(0,), best_runs=(0, 1, 2))
 _row("network3-fc100", "network3 FC-100 (sigmoid), MNIST", "seeds/004", "2.20% (97.80%)", "",
-     "network3-fc100-seed", seeds=(0,))
+     "network3-fc100-seed")
 _row("network3-conv", "network3 conv-pool + FC-100, MNIST", "seeds/004", "1.22% (98.78%)", "",
      "network3-conv-seed", seeds=(0,))
 _row("network3-expanded", "network3 2 conv + FC-100 ReLU, expanded data, MNIST", "seeds/004",
@@ -82,7 +82,8 @@ _row("lstm-mnist", "LSTM-128 over image rows, MNIST", "seeds/001", "— (taught,
 _row("lenet5-cifar10", "LeNet-5, CIFAR-10", "seeds/000 s.2", "40%", "",
      "lenet5-cifar10-seed", "lenet5-cifar10", seeds=(0,), best_runs=(0, 1, 2))
 _row("convnet-cifar10", "cs231n ConvNet (Adadelta, batch 4), CIFAR-10", "seeds/000 s.2.1.1", "40%",
-     "~20-25% (ConvNetJS demo)", "convnet-cifar10-seed", "convnet-cifar10", seeds=(0,))
+     "~20-25% (ConvNetJS demo)", "convnet-cifar10-seed", "convnet-cifar10", seeds=(0,),
+     best_runs=(0, 1, 2))
 _row("convnet-l2-cifar10", "ConvNet + L2 0.075, CIFAR-10", "seeds/000 s.2.1.2", "30%", "",
      "convnet-l2-cifar10-seed", seeds=(0,))
 _row("convnet-dropout-cifar10", "ConvNet + dropout (keep 0.8), CIFAR-10", "seeds/000 s.2.1.2", "30%", "",

@@ -32,3 +32,15 @@ def tiny_overrides(folder: Path, runs: Path, **extra) -> list[str]:
             "runs_dir": str(runs), "train.epochs": 2, "train.batch_size": 50, "device": "cpu"}
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
+
+
+def interrupt_in_epoch(epoch: int):
+    """A callback that simulates Ctrl-C part-way through epoch ``epoch + 1`` (exact-resume tests)."""
+    from cnnlab.train.callbacks import Callback
+
+    class InterruptInEpoch(Callback):
+        def on_interval(self, trainer):
+            if trainer.epoch == epoch:
+                raise KeyboardInterrupt
+
+    return InterruptInEpoch()

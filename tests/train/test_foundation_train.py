@@ -16,13 +16,12 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnlab.train.callbacks import Callback
 from cnnlab.cli import main
 from cnnlab.config import load_config
 from cnnlab.errors import CheckpointError, TrainingDiverged
 from cnnlab.models import MODELS
 from cnnlab.train import RunDir, load_checkpoint, resume_run, start_run
-from tests.helpers import tiny_overrides
+from tests.helpers import interrupt_in_epoch, tiny_overrides
 
 QUIET = dict(show_progress=False, echo=lambda line: None)
 
@@ -60,17 +59,6 @@ def _weights(run_dir: Path) -> dict:
     return load_checkpoint(RunDir(run_dir).checkpoint("last"))["model"]
 
 
-class _InterruptInEpoch(Callback):
-    """Simulates Ctrl-C part-way through epoch ``epoch + 1``."""
-
-    def __init__(self, epoch: int):
-        self.epoch = epoch
-
-    def on_interval(self, trainer):
-        if trainer.epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 def _assert_same_run(a: Path, b: Path):
     for key, value in _weights(a).items():
         assert torch.equal(value, _weights(b)[key]), key
@@ -82,7 +70,7 @@ def test_resume_after_interruption_is_exact(tiny_mnist_dir, tmp_path):
     """2 epochs straight == 1 epoch, interrupted in the 2nd, resume: same weights and metrics."""
     _, straight = _train(tiny_mnist_dir, tmp_path / "a")
     cfg = load_config(None, tiny_overrides(tiny_mnist_dir, tmp_path / "b", **{"train.log_every": 5}))
-    interrupted = start_run(cfg, callbacks=[_InterruptInEpoch(1)], **QUIET)
+    interrupted = start_run(cfg, callbacks=[interrupt_in_epoch(1)], **QUIET)
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit()
     resumed = resume_run(interrupted.run.path, **QUIET).fit()

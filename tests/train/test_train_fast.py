@@ -15,12 +15,11 @@ from torch import nn
 from cnnlab.cli import main
 from cnnlab.config import load_config
 from cnnlab.train import RunDir, load_checkpoint, resume_run, start_run
-from cnnlab.train.callbacks import Callback
 from cnnlab.train.config import LookaheadConfig
 from cnnlab.train.inference import load_trained
 from cnnlab.train.lookahead import Lookahead
 from cnnlab.train.tta import tta_logits
-from tests.helpers import tiny_overrides
+from tests.helpers import interrupt_in_epoch, tiny_overrides
 
 QUIET = dict(show_progress=False, echo=lambda line: None)
 
@@ -79,15 +78,6 @@ def test_lookahead_decay_in_numpy():
     assert lookahead_decay(cfg, 240, 480) == pytest.approx(np.power(0.95, 5) * np.power(0.5, 3))
 
 
-class _InterruptInEpoch(Callback):
-    def __init__(self, epoch: int):
-        self.epoch = epoch
-
-    def on_interval(self, trainer):
-        if trainer.epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
 LOOKAHEAD = {"train.lookahead.enabled": "true", "train.lookahead.every": 3, "train.lookahead.start_epochs": 0,
              "train.log_every": 4, "monitor.sanity_at_start": "false", "data.val_size": 1000}  # 10 steps an epoch
 
@@ -96,7 +86,7 @@ def test_lookahead_resume_is_exact(tiny_mnist_dir, tmp_path):
     straight = start_run(load_config(None, tiny_overrides(tiny_mnist_dir, tmp_path / "a", **LOOKAHEAD)),
                          **QUIET).fit()
     interrupted = start_run(load_config(None, tiny_overrides(tiny_mnist_dir, tmp_path / "b", **LOOKAHEAD)),
-                            callbacks=[_InterruptInEpoch(1)], **QUIET)
+                            callbacks=[interrupt_in_epoch(1)], **QUIET)
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit()
     resumed = resume_run(interrupted.run.path, **QUIET).fit()
